@@ -1,0 +1,1 @@
+"""CDKTF app: typed environment config, the permission matrix, and the staging/production stacks."""

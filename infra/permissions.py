@@ -1,0 +1,208 @@
+"""The permission matrix: persona x securable x privileges, the single source of truth for grants.
+
+Plain data and pure functions only (no cdktf import), so the stacks render it into `databricks_grants`,
+the grant audit uses it as the expected state, and the README table is generated from it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Persona(StrEnum):
+    """Who gets access. Environments map each persona to a concrete principal (group or service principal)."""
+
+    PLATFORM_ADMINS = "platform_admins"
+    DATA_SCIENTISTS = "data_scientists"
+    ANALYSTS = "analysts"
+    COMPLIANCE = "compliance"
+    PIPELINE = "pipeline"
+
+
+class SecurableType(StrEnum):
+    CATALOG = "catalog"
+    SCHEMA = "schema"
+    VOLUME = "volume"
+    TABLE = "table"  # views are tables in Unity Catalog's grant model
+
+
+SCHEMAS: tuple[str, ...] = ("bronze", "silver", "gold", "ops")
+LANDING_VOLUME = ("bronze", "landing")  # (schema, volume): raw files from the ingestion jobs
+# Secure views deployed from sql/views/; analysts read gold only through the analyst view.
+ANALYST_VIEW = ("gold", "correlations_analyst")
+COMPLIANCE_VIEW = ("gold", "correlations_compliance")
+SECURE_VIEWS: tuple[tuple[str, str], ...] = (ANALYST_VIEW, COMPLIANCE_VIEW)
+
+# Privilege names exactly as Unity Catalog spells them.
+USE_CATALOG = "USE_CATALOG"
+USE_SCHEMA = "USE_SCHEMA"
+SELECT = "SELECT"
+MODIFY = "MODIFY"
+READ_VOLUME = "READ_VOLUME"
+WRITE_VOLUME = "WRITE_VOLUME"
+CREATE_TABLE = "CREATE_TABLE"
+CREATE_MATERIALIZED_VIEW = "CREATE_MATERIALIZED_VIEW"
+ALL_PRIVILEGES = "ALL_PRIVILEGES"
+MANAGE = "MANAGE"
+
+# Groups every workspace user belongs to: never grant these broad privileges.
+BROAD_PRINCIPALS: frozenset[str] = frozenset({"account users", "users"})
+
+
+@dataclass(frozen=True, order=True)
+class Securable:
+    """A Unity Catalog object, named relative to the environment's catalog."""
+
+    type: SecurableType
+    schema: str | None = None
+    name: str | None = None
+
+    def full_name(self, catalog: str) -> str:
+        parts = [catalog] + [p for p in (self.schema, self.name) if p is not None]
+        return ".".join(parts)
+
+    def key(self) -> str:
+        """A stable, catalog-independent identifier (`catalog`, `schema:gold`, `table:gold.x`)."""
+        if self.type is SecurableType.CATALOG:
+            return "catalog"
+        if self.type is SecurableType.SCHEMA:
+            return f"schema:{self.schema}"
+        return f"{self.type.value}:{self.schema}.{self.name}"
+
+
+CATALOG = Securable(SecurableType.CATALOG)
+
+
+def schema(name: str) -> Securable:
+    return Securable(SecurableType.SCHEMA, schema=name)
+
+
+def volume(schema_name: str, name: str) -> Securable:
+    return Securable(SecurableType.VOLUME, schema=schema_name, name=name)
+
+
+def table(schema_name: str, name: str) -> Securable:
+    return Securable(SecurableType.TABLE, schema=schema_name, name=name)
+
+
+@dataclass(frozen=True, order=True)
+class PersonaGrant:
+    """One row of the matrix: a persona holds these privileges on a securable."""
+
+    persona: Persona
+    securable: Securable
+    privileges: frozenset[str]
+
+
+@dataclass(frozen=True, order=True)
+class Grant:
+    """A concrete grant: principal x securable (full name) x one privilege. Drift is a set difference of these."""
+
+    principal: str
+    securable_type: SecurableType
+    full_name: str
+    privilege: str
+
+
+_ALL_SCHEMAS = tuple(schema(s) for s in SCHEMAS)
+_WRITE_TABLES = frozenset({USE_SCHEMA, CREATE_TABLE, CREATE_MATERIALIZED_VIEW, SELECT, MODIFY})
+
+
+def _rows() -> tuple[PersonaGrant, ...]:
+    rows: list[PersonaGrant] = []
+
+    def add(persona: Persona, securable: Securable, *privileges: str) -> None:
+        rows.append(PersonaGrant(persona, securable, frozenset(privileges)))
+
+    # Admins manage everything; they also own the catalog and schemas (set by the stack, not a grant).
+    add(Persona.PLATFORM_ADMINS, CATALOG, ALL_PRIVILEGES, MANAGE)
+    # Data scientists explore the cleaned layers.
+    add(Persona.DATA_SCIENTISTS, CATALOG, USE_CATALOG)
+    for s in ("silver", "gold"):
+        add(Persona.DATA_SCIENTISTS, schema(s), USE_SCHEMA, SELECT)
+    # Analysts see gold only through the masking view: USE on gold, SELECT on the view, nothing on tables.
+    add(Persona.ANALYSTS, CATALOG, USE_CATALOG)
+    add(Persona.ANALYSTS, schema("gold"), USE_SCHEMA)
+    add(Persona.ANALYSTS, table(*ANALYST_VIEW), SELECT)
+    # Compliance reads and corrects everything (right-to-erasure requests), including the unmasked view.
+    add(Persona.COMPLIANCE, CATALOG, USE_CATALOG, SELECT, MODIFY)
+    for securable in _ALL_SCHEMAS:
+        add(Persona.COMPLIANCE, securable, USE_SCHEMA, SELECT, MODIFY)
+    add(Persona.COMPLIANCE, table(*COMPLIANCE_VIEW), SELECT)
+    # The pipeline's service principal reads the landing volume and writes every layer.
+    add(Persona.PIPELINE, CATALOG, USE_CATALOG)
+    add(Persona.PIPELINE, volume(*LANDING_VOLUME), READ_VOLUME, WRITE_VOLUME)
+    for securable in _ALL_SCHEMAS:
+        add(Persona.PIPELINE, securable, *_WRITE_TABLES)
+    return tuple(rows)
+
+
+class PermissionMatrixError(ValueError):
+    """The matrix refers to a persona with no principal, or grants something forbidden."""
+
+
+@dataclass(frozen=True)
+class PermissionMatrix:
+    rows: tuple[PersonaGrant, ...]
+
+    @classmethod
+    def default(cls) -> PermissionMatrix:
+        return cls(_rows())
+
+    def securables(self) -> tuple[Securable, ...]:
+        """Every securable with at least one grant, in a stable order."""
+        return tuple(sorted({r.securable for r in self.rows}))
+
+    def for_persona(self, persona: Persona) -> tuple[PersonaGrant, ...]:
+        return tuple(r for r in self.rows if r.persona is persona)
+
+    def privileges(self, persona: Persona, securable: Securable) -> frozenset[str]:
+        out: set[str] = set()
+        for r in self.rows:
+            if r.persona is persona and r.securable == securable:
+                out |= r.privileges
+        return frozenset(out)
+
+    def grants_by_securable(self, principals: Mapping[Persona, str]) -> dict[Securable, dict[str, frozenset[str]]]:
+        """securable -> principal -> privileges, resolved for one environment (what `databricks_grants` needs)."""
+        out: dict[Securable, dict[str, set[str]]] = {}
+        for r in self.rows:
+            try:
+                principal = principals[r.persona]
+            except KeyError as exc:
+                raise PermissionMatrixError(
+                    f"persona '{r.persona.value}' has no principal: add it under [environments.<env>.principals]"
+                ) from exc
+            out.setdefault(r.securable, {}).setdefault(principal, set()).update(r.privileges)
+        return {s: {p: frozenset(v) for p, v in sorted(m.items())} for s, m in sorted(out.items())}
+
+    def expected_grants(self, catalog: str, principals: Mapping[Persona, str]) -> frozenset[Grant]:
+        """The flat set of grants an environment should hold (the grant audit's expected state)."""
+        return frozenset(
+            Grant(principal, securable.type, securable.full_name(catalog), privilege)
+            for securable, by_principal in self.grants_by_securable(principals).items()
+            for principal, privileges in by_principal.items()
+            for privilege in privileges
+        )
+
+    def as_markdown(self) -> str:
+        """The matrix as a README table: one row per persona, one column per securable."""
+        securables = self.securables()
+        header = "| persona | " + " | ".join(f"`{s.key()}`" for s in securables) + " |"
+        sep = "|---" * (len(securables) + 1) + "|"
+        lines = [header, sep]
+        for persona in Persona:
+            cells = [", ".join(sorted(self.privileges(persona, s))) or "-" for s in securables]
+            lines.append(f"| {persona.value} | " + " | ".join(cells) + " |")
+        return "\n".join(lines) + "\n"
+
+
+def broad_all_privileges(grants: Iterable[tuple[str, Iterable[str]]]) -> list[str]:
+    """Principals in `grants` (principal, privileges) that are broad groups holding ALL_PRIVILEGES."""
+    return sorted(
+        principal
+        for principal, privileges in grants
+        if principal.strip().lower() in BROAD_PRINCIPALS and ALL_PRIVILEGES in set(privileges)
+    )

@@ -1,0 +1,1 @@
+"""One module per `lakehouse` subcommand: parse arguments, call the service, print, exit."""

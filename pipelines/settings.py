@@ -1,0 +1,83 @@
+"""Pipeline configuration: the keys of the pipeline's configuration map and their defaults.
+
+The stacks write these keys into the Lakeflow pipeline's `configuration`; the pipeline code reads them back
+from the Spark conf. This module is the single place that names them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+
+CONF_PREFIX = "lakehouse."
+
+# Calibrated on ../shared/bench/pairs_dev.jsonl by `lakehouse evaluate` (see README, "Evaluation").
+DEFAULT_SIMILARITY_THRESHOLD = 0.5
+DEFAULT_WINDOW_HOURS = 4
+DEFAULT_TOP_K = 5
+
+
+class PipelineSettingsError(ValueError):
+    """A pipeline configuration value is missing or out of range."""
+
+
+@dataclass(frozen=True)
+class PipelineSettings:
+    """What the pipeline needs from its configuration map (`lakehouse.<field>` keys)."""
+
+    window_hours: int = DEFAULT_WINDOW_HOURS
+    similarity_threshold: float = DEFAULT_SIMILARITY_THRESHOLD
+    top_k: int = DEFAULT_TOP_K
+    # Where the ingestion jobs land raw files (a Unity Catalog volume path on Databricks, a folder locally).
+    gdelt_landing_path: str = "/Volumes/lakehouse/bronze/landing/gdelt"
+    wikimedia_landing_path: str = "/Volumes/lakehouse/bronze/landing/wikimedia"
+    # GDELT's CAMEO lookup (code TAB description), fetched with the exports into the landing volume.
+    cameo_lookup_path: str = "/Volumes/lakehouse/bronze/landing/reference/CAMEO.eventcodes.txt"
+    # Comma-separated wiki database names the silver layer keeps (e.g. "enwiki").
+    wikis: str = "enwiki"
+    include_bots: bool = False
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.window_hours <= 24:
+            raise PipelineSettingsError(
+                f"{CONF_PREFIX}window_hours={self.window_hours} is out of range: set it to 1..24 hours."
+            )
+        if not -1.0 <= self.similarity_threshold <= 1.0:
+            raise PipelineSettingsError(
+                f"{CONF_PREFIX}similarity_threshold={self.similarity_threshold} is not a cosine: set it to -1..1."
+            )
+        if self.top_k < 1:
+            raise PipelineSettingsError(f"{CONF_PREFIX}top_k={self.top_k} must be at least 1.")
+
+    def to_configuration(self) -> dict[str, str]:
+        """The pipeline configuration map (all values are strings, as the Pipelines API requires)."""
+        out: dict[str, str] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            out[CONF_PREFIX + f.name] = str(value).lower() if isinstance(value, bool) else str(value)
+        return out
+
+    @classmethod
+    def from_configuration(cls, conf: Mapping[str, str]) -> PipelineSettings:
+        """Read settings back from a configuration map / Spark conf; absent keys keep their defaults."""
+        kwargs: dict[str, object] = {}
+        for f in fields(cls):
+            raw = conf.get(CONF_PREFIX + f.name)
+            if raw is None:
+                continue
+            try:
+                if f.type in ("int", int):
+                    kwargs[f.name] = int(raw)
+                elif f.type in ("float", float):
+                    kwargs[f.name] = float(raw)
+                elif f.type in ("bool", bool):
+                    if raw.strip().lower() not in ("true", "false"):
+                        raise ValueError(raw)
+                    kwargs[f.name] = raw.strip().lower() == "true"
+                else:
+                    kwargs[f.name] = raw
+            except ValueError as exc:
+                raise PipelineSettingsError(
+                    f"{CONF_PREFIX}{f.name}={raw!r} is not a valid {f.type}: fix the pipeline configuration."
+                ) from exc
+        return cls(**kwargs)  # type: ignore[arg-type]
