@@ -24,6 +24,7 @@ ENVIRONMENT_NAMES = ("staging", "production")
 
 # Unity Catalog object names we create: lower-case, so they never need quoting and never differ only by case.
 _IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,254}$")
+_WORKSPACE_ROOT = re.compile(r"^/Workspace(/[A-Za-z0-9_.@-]+)+$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 _STRICT = ConfigDict(extra="forbid", str_strip_whitespace=True)
@@ -115,16 +116,61 @@ class SqlWarehouseConfig:
     auto_stop_mins: Annotated[int, Field(ge=1, le=120)] = 10
 
 
+_QUARTZ_FIELDS = 6  # seconds minutes hours day-of-month month day-of-week [year]
+
+
+@dataclass(frozen=True, config=_STRICT)
+class IngestionConfig:
+    """The two ingestion jobs (GDELT loader on a schedule, Wikimedia listener continuous) and their small clusters."""
+
+    gdelt_base_url: str = "http://data.gdeltproject.org/gdeltv2"
+    wikimedia_url: str = "https://stream.wikimedia.org/v2/stream/recentchange"
+    # GDELT publishes a new export every 15 minutes; quartz syntax because that is what Databricks jobs take.
+    gdelt_cron: str = "0 0/15 * * * ?"
+    timezone: str = "UTC"
+    # Staging keeps its schedule and stream paused so it costs nothing until someone starts a run.
+    paused: bool = False
+    node_type_id: str = "m5d.large"
+    min_workers: Annotated[int, Field(ge=1, le=8)] = 1
+    max_workers: Annotated[int, Field(ge=1, le=8)] = 2
+
+    @field_validator("gdelt_base_url", "wikimedia_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://")):
+            raise ValueError(f"{value!r} must be an http(s):// URL")
+        return value.rstrip("/")
+
+    @field_validator("gdelt_cron")
+    @classmethod
+    def _quartz(cls, value: str) -> str:
+        if len(value.split()) not in (_QUARTZ_FIELDS, _QUARTZ_FIELDS + 1):
+            raise ValueError(f"{value!r} is not a quartz cron expression: use 6 or 7 fields, e.g. '0 0/15 * * * ?'")
+        return value
+
+    @model_validator(mode="after")
+    def _bounds(self) -> IngestionConfig:
+        if self.min_workers > self.max_workers:
+            raise ValueError(
+                f"min_workers ({self.min_workers}) > max_workers ({self.max_workers}): lower min_workers"
+                " or raise max_workers (at most 8)"
+            )
+        return self
+
+
 @dataclass(frozen=True, config=_STRICT)
 class EnvironmentConfig:
     name: str
     catalog: str
     workspace_host: str
+    # Workspace folder the bundle (pipelines/**) is uploaded to; the pipeline's root_path.
+    workspace_root: str
     backend: Backend
     principals: dict[Persona, str]
     cluster: ClusterConfig
     pipeline: PipelineConfig
     sql_warehouse: SqlWarehouseConfig
+    ingestion: IngestionConfig = Field(default_factory=IngestionConfig)
     notification_emails: tuple[str, ...] = ()
     tags: dict[str, str] = Field(default_factory=dict)
 
@@ -134,6 +180,17 @@ class EnvironmentConfig:
         if not _IDENTIFIER.match(value):
             raise ValueError(
                 f"{value!r} is not a valid catalog name: use lower-case letters, digits and _, starting with a letter"
+            )
+        return value
+
+    @field_validator("workspace_root")
+    @classmethod
+    def _workspace_root(cls, value: str) -> str:
+        value = value.rstrip("/")
+        if not _WORKSPACE_ROOT.match(value):
+            raise ValueError(
+                f"{value!r} is not a workspace folder: use an absolute /Workspace/... path"
+                " of letters, digits, '.', '@', '-', '_' and '/'"
             )
         return value
 
@@ -175,10 +232,10 @@ class EnvironmentConfig:
 def _format_errors(path: Path, env: str | None, exc: ValidationError) -> str:
     lines = []
     for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"] if not isinstance(p, int) or True)
+        loc = ".".join(str(p) for p in err["loc"])
         key = f"environments.{env}.{loc}" if env else loc
         msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
+        if err["type"] in ("extra_forbidden", "unexpected_keyword_argument"):
             msg = "unknown key: remove it or check its spelling against infra/config.py"
         elif err["type"] == "missing":
             msg = "required key is missing: add it"
