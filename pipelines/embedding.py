@@ -60,6 +60,9 @@ def load_sentence_model(device: str = "cpu") -> Any:
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     path = model_path()
     from sentence_transformers import SentenceTransformer  # heavy: torch; imported only when embedding
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # no "Loading weights" bar in CLI output and Spark worker logs
 
     model = SentenceTransformer(str(path), device=device, local_files_only=True)
     model.max_seq_length = _MAX_SEQ_LENGTH

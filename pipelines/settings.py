@@ -12,7 +12,9 @@ from dataclasses import dataclass, fields
 CONF_PREFIX = "lakehouse."
 
 # Calibrated on ../shared/bench/pairs_dev.jsonl by `lakehouse evaluate` (see README, "Evaluation").
-DEFAULT_SIMILARITY_THRESHOLD = 0.5
+# The score is a hubness-corrected cosine (pipelines.correlate: cosine minus the mean of both sides' typical best
+# cosines), so a pair a little below its neighbourhood's average can still match: hence a threshold near 0.
+DEFAULT_SIMILARITY_THRESHOLD = -0.015
 DEFAULT_WINDOW_HOURS = 4
 DEFAULT_TOP_K = 5
 

@@ -1,0 +1,276 @@
+"""Evaluate the correlation engine on labeled (event, edit) pairs: precision, recall, F1 at a threshold.
+
+The pairs file is JSON lines in the format of `../shared/bench/README.md`: `{"pair_id", "slice", "event": {GDELT
+fields by codebook name}, "edit": {"title", "comment"}, "label": 0|1}`.
+
+The pairs are scored by the engine itself: events are grouped into the pipeline's tumbling windows (by DATEADDED,
+`DEFAULT_WINDOW_HOURS`), each window's edits are the distinct edits paired with its events, and
+`pipelines.correlate` scores every event x edit of the window exactly as the pipeline does. A pair is predicted
+positive when `correlate_window` would return it: score >= threshold and rank <= top_k. The token-overlap
+(Jaccard) baseline scores the same pairs with the same event and edit texts.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from lakehouse.errors import LakehouseError
+from pipelines import settings
+from pipelines.correlate import (
+    Edit,
+    Event,
+    TextEmbedder,
+    correlate_window,
+    rank_matrix,
+    window_scores,
+    window_start,
+)
+from pipelines.text import build_edit_text, content_tokens
+
+REQUIRED_EVENT_FIELDS = ("GLOBALEVENTID", "DATEADDED")
+
+
+class PairsFileError(LakehouseError):
+    """The labeled pairs file is missing or has a malformed line."""
+
+
+@dataclass(frozen=True)
+class LabeledPair:
+    pair_id: str
+    event: Mapping[str, str]
+    edit_title: str
+    edit_comment: str
+    label: int
+
+    @property
+    def event_id(self) -> str:
+        return self.event["GLOBALEVENTID"]
+
+    @property
+    def event_time(self) -> datetime:
+        return datetime.strptime(self.event["DATEADDED"], "%Y%m%d%H%M%S").replace(tzinfo=UTC)
+
+
+def _parse_pair(raw: Any, where: str) -> LabeledPair:
+    if not isinstance(raw, dict):
+        raise PairsFileError(f"{where}: expected a JSON object per line, got {type(raw).__name__}")
+    event, edit, label = raw.get("event"), raw.get("edit"), raw.get("label")
+    if not isinstance(event, dict) or not isinstance(edit, dict):
+        raise PairsFileError(f'{where}: needs an "event" object and an "edit" object (see ../shared/bench/README.md)')
+    missing = [f for f in REQUIRED_EVENT_FIELDS if not str(event.get(f) or "").strip()]
+    if missing:
+        raise PairsFileError(f"{where}: event lacks {', '.join(missing)}: every event needs its id and DATEADDED")
+    try:
+        datetime.strptime(str(event["DATEADDED"]), "%Y%m%d%H%M%S")
+    except ValueError as exc:
+        raise PairsFileError(f"{where}: event DATEADDED={event['DATEADDED']!r} is not YYYYMMDDHHMMSS") from exc
+    title = edit.get("title")
+    if not isinstance(title, str) or not title.strip():
+        raise PairsFileError(f'{where}: edit needs a non-empty "title"')
+    if label not in (0, 1) or isinstance(label, bool):
+        raise PairsFileError(f'{where}: "label" must be 0 or 1, got {label!r}')
+    comment = edit.get("comment") or ""
+    return LabeledPair(
+        pair_id=str(raw.get("pair_id") or where),
+        event={str(k): "" if v is None else str(v) for k, v in event.items()},
+        edit_title=title,
+        edit_comment=str(comment),
+        label=int(label),
+    )
+
+
+def load_pairs(path: Path) -> list[LabeledPair]:
+    """Read and validate a pairs file; errors name the file and line and say what to fix."""
+    if not path.is_file():
+        raise PairsFileError(f"pairs file {path} does not exist: pass --pairs with a JSON-lines file of labeled pairs")
+    pairs: list[LabeledPair] = []
+    with path.open(encoding="utf-8") as handle:
+        for line_no, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            where = f"{path}:{line_no}"
+            try:
+                raw = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise PairsFileError(f"{where}: not valid JSON ({exc.msg})") from exc
+            pairs.append(_parse_pair(raw, where))
+    if not pairs:
+        raise PairsFileError(f"pairs file {path} has no pairs")
+    return pairs
+
+
+@dataclass(frozen=True)
+class ScoredPair:
+    pair: LabeledPair
+    score: float
+    rank: int  # among all edits of the event's window (1 = best)
+
+
+def score_pairs(
+    pairs: Sequence[LabeledPair], embedder: TextEmbedder, *, window_hours: int = settings.DEFAULT_WINDOW_HOURS
+) -> list[ScoredPair]:
+    """Score every pair with the engine, window by window (see the module docstring)."""
+    by_window: dict[datetime, list[LabeledPair]] = defaultdict(list)
+    for pair in pairs:
+        by_window[window_start(pair.event_time, window_hours)].append(pair)
+    scored: dict[int, ScoredPair] = {}
+    index_of = {id(p): i for i, p in enumerate(pairs)}
+    for start, window_pairs in sorted(by_window.items()):
+        events: dict[str, Event] = {}
+        edits: dict[tuple[str, str], Edit] = {}
+        for pair in window_pairs:
+            events.setdefault(pair.event_id, Event.from_gdelt(pair.event, pair.event_time))
+            key = (pair.edit_title, pair.edit_comment)
+            edits.setdefault(key, Edit(f"edit-{len(edits)}", start, pair.edit_title, pair.edit_comment))
+        event_list, edit_list = list(events.values()), list(edits.values())
+        scores = window_scores(event_list, edit_list, embedder)
+        ranks = rank_matrix(scores, [e.edit_id for e in edit_list])
+        row_of = {e.event_id: i for i, e in enumerate(event_list)}
+        col_of = {key: j for j, key in enumerate(edits)}
+        for pair in window_pairs:
+            row, col = row_of[pair.event_id], col_of[(pair.edit_title, pair.edit_comment)]
+            scored[index_of[id(pair)]] = ScoredPair(pair, float(scores[row, col]), int(ranks[row, col]))
+    return [scored[i] for i in range(len(pairs))]
+
+
+def predicted_by_engine(
+    pairs: Sequence[LabeledPair],
+    embedder: TextEmbedder,
+    *,
+    threshold: float,
+    top_k: int,
+    window_hours: int = settings.DEFAULT_WINDOW_HOURS,
+) -> list[bool]:
+    """Which pairs `correlate_window` returns as matches (the pipeline's own decision, for cross-checking)."""
+    by_window: dict[datetime, list[LabeledPair]] = defaultdict(list)
+    for pair in pairs:
+        by_window[window_start(pair.event_time, window_hours)].append(pair)
+    matched: set[tuple[str, str, str]] = set()
+    for start, window_pairs in by_window.items():
+        events: dict[str, Event] = {}
+        edits: dict[tuple[str, str], Edit] = {}
+        for pair in window_pairs:
+            events.setdefault(pair.event_id, Event.from_gdelt(pair.event, pair.event_time))
+            key = (pair.edit_title, pair.edit_comment)
+            edits.setdefault(key, Edit(f"edit-{len(edits)}", start, pair.edit_title, pair.edit_comment))
+        key_of = {edit.edit_id: key for key, edit in edits.items()}
+        for match in correlate_window(
+            list(events.values()), list(edits.values()), embedder, threshold=threshold, top_k=top_k
+        ):
+            title, comment = key_of[match.edit_id]
+            matched.add((match.event_id, title, comment))
+    return [(p.event_id, p.edit_title, p.edit_comment) in matched for p in pairs]
+
+
+@dataclass(frozen=True)
+class Metrics:
+    precision: float
+    recall: float
+    f1: float
+    threshold: float
+    n_pairs: int
+    true_positives: int
+    false_positives: int
+    false_negatives: int
+
+    def as_json(self) -> dict[str, float | int]:
+        return {
+            "precision": round(self.precision, 4),
+            "recall": round(self.recall, 4),
+            "f1": round(self.f1, 4),
+            "threshold": self.threshold,
+            "n_pairs": self.n_pairs,
+        }
+
+
+def metrics(predicted: Sequence[bool], labels: Sequence[int], threshold: float) -> Metrics:
+    """Precision, recall and F1 of label 1 (0.0 where undefined: nothing predicted or nothing positive)."""
+    tp = sum(1 for p, y in zip(predicted, labels, strict=True) if p and y == 1)
+    fp = sum(1 for p, y in zip(predicted, labels, strict=True) if p and y == 0)
+    fn = sum(1 for p, y in zip(predicted, labels, strict=True) if not p and y == 1)
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return Metrics(precision, recall, f1, threshold, len(labels), tp, fp, fn)
+
+
+def metrics_at(
+    scores: Sequence[float], labels: Sequence[int], threshold: float, eligible: Sequence[bool] | None = None
+) -> Metrics:
+    """Metrics when a pair is predicted positive at score >= threshold (and eligible, e.g. within top_k)."""
+    allowed = eligible if eligible is not None else [True] * len(scores)
+    predicted = [s >= threshold and ok for s, ok in zip(scores, allowed, strict=True)]
+    return metrics(predicted, labels, threshold)
+
+
+def calibrate(scores: Sequence[float], labels: Sequence[int], eligible: Sequence[bool] | None = None) -> Metrics:
+    """The threshold that maximizes F1 on these pairs: midway between the last kept and first dropped score.
+
+    Midpoints (rounded to 4 decimals, never above the lowest kept score) keep the chosen cut away from any one
+    pair's exact score, so a tiny numeric change in an embedding does not flip a pair.
+    """
+    allowed = eligible if eligible is not None else [True] * len(scores)
+    distinct = sorted({s for s, ok in zip(scores, allowed, strict=True) if ok}, reverse=True)
+    if not distinct:
+        return metrics_at(scores, labels, math.inf, allowed)
+    best: Metrics | None = None
+    for i, kept in enumerate(distinct):
+        below = distinct[i + 1] if i + 1 < len(distinct) else kept - 0.01
+        threshold = math.floor((kept + below) / 2 * 10_000) / 10_000
+        if threshold <= below:  # rounding fell onto the next score: cut exactly at the kept one
+            threshold = kept
+        candidate = metrics_at(scores, labels, threshold, allowed)
+        if best is None or candidate.f1 > best.f1:
+            best = candidate
+    assert best is not None
+    return best
+
+
+def jaccard(a: str, b: str) -> float:
+    """Token-overlap baseline: |A & B| / |A | B| of content tokens."""
+    left, right = set(content_tokens(a)), set(content_tokens(b))
+    union = left | right
+    return len(left & right) / len(union) if union else 0.0
+
+
+def jaccard_scores(pairs: Sequence[LabeledPair]) -> list[float]:
+    """The baseline's score per pair, on the engine's event text and edit text."""
+    return [
+        jaccard(Event.from_gdelt(p.event, p.event_time).text, build_edit_text(p.edit_title, p.edit_comment))
+        for p in pairs
+    ]
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    engine: Metrics  # at the requested threshold
+    engine_best: Metrics  # the F1-maximizing threshold on these pairs (calibration)
+    jaccard_best: Metrics  # the baseline at its own F1-maximizing threshold
+    top_k: int
+
+
+def evaluate(
+    pairs: Sequence[LabeledPair],
+    embedder: TextEmbedder,
+    *,
+    threshold: float = settings.DEFAULT_SIMILARITY_THRESHOLD,
+    top_k: int = settings.DEFAULT_TOP_K,
+    window_hours: int = settings.DEFAULT_WINDOW_HOURS,
+) -> Evaluation:
+    scored = score_pairs(pairs, embedder, window_hours=window_hours)
+    labels = [s.pair.label for s in scored]
+    scores = [s.score for s in scored]
+    within_top_k = [s.rank <= top_k for s in scored]
+    return Evaluation(
+        engine=metrics_at(scores, labels, threshold, within_top_k),
+        engine_best=calibrate(scores, labels, within_top_k),
+        jaccard_best=calibrate(jaccard_scores(pairs), labels),
+        top_k=top_k,
+    )
