@@ -1,0 +1,218 @@
+"""The grant audit's edge: read live Unity Catalog grants with databricks-sdk and diff them with the matrix.
+
+Auth is the SDK's unified auth, untouched: `DATABRICKS_HOST` / `DATABRICKS_TOKEN`, a config profile
+(`--profile` or `DATABRICKS_CONFIG_PROFILE`), or `DATABRICKS_AUTH_TYPE=github-oidc` in GitHub Actions. SDK
+failures become `LakehouseError`s that say whether the host is unreachable, the credentials are missing or
+rejected, or the identity may not read a securable's grants, and how to fix each.
+
+What is audited: the catalog, every schema in it (except `information_schema`), the landing volume, and every
+table and view listed live in those schemas. Pipeline-created tables are not managed by Terraform, so they
+are found by listing, and since they inherit from their schema, any direct grant on them is drift.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+import requests
+from databricks.sdk.errors import DatabricksError, NotFound, PermissionDenied, Unauthenticated
+
+from infra.config import DEFAULT_CONFIG_PATH, EnvironmentConfig, load_environment
+from infra.permissions import PermissionMatrix, SecurableType
+from lakehouse.errors import LakehouseError
+from lakehouse.grants import GrantAudit, LiveSecurable, SecurableRef, diff_grants
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from databricks.sdk import WorkspaceClient
+
+SYSTEM_SCHEMAS = frozenset({"information_schema"})
+# Retries on connection errors are the SDK's; cap them so an unreachable host fails in about a minute, not 5.
+DEFAULT_RETRY_TIMEOUT_SECONDS = 60
+
+AUTH_HELP = (
+    "set DATABRICKS_HOST and DATABRICKS_TOKEN (a personal access token), or pass --profile NAME for a profile in"
+    " ~/.databrickscfg; in GitHub Actions use DATABRICKS_AUTH_TYPE=github-oidc with DATABRICKS_HOST,"
+    " DATABRICKS_CLIENT_ID and `permissions: id-token: write` (see docs/governance.md)"
+)
+
+
+class WorkspaceError(LakehouseError):
+    """The workspace could not be read; the message says which failure and how to fix it."""
+
+
+class WorkspaceUnreachableError(WorkspaceError):
+    """No HTTP answer from the host (DNS, network, proxy, wrong URL)."""
+
+
+class WorkspaceAuthError(WorkspaceError):
+    """No credentials could be configured, or the host rejected them (HTTP 401)."""
+
+
+class WorkspacePermissionError(WorkspaceError):
+    """Authenticated, but the identity may not read a securable's grants (HTTP 403)."""
+
+
+def workspace_client(
+    env: EnvironmentConfig,
+    *,
+    host: str | None = None,
+    profile: str | None = None,
+    retry_timeout_seconds: int = DEFAULT_RETRY_TIMEOUT_SECONDS,
+) -> WorkspaceClient:
+    """A WorkspaceClient through the SDK's unified auth.
+
+    The host comes from --host, else DATABRICKS_HOST / the profile (the SDK's own resolution), else the
+    environment's `workspace_host` in infra/environments.toml.
+    """
+    from databricks.sdk import WorkspaceClient
+    from databricks.sdk.core import Config
+
+    kwargs: dict[str, Any] = {"retry_timeout_seconds": retry_timeout_seconds}
+    if profile:
+        kwargs["profile"] = profile
+    if host:
+        kwargs["host"] = host
+    elif not (os.environ.get("DATABRICKS_HOST") or profile or os.environ.get("DATABRICKS_CONFIG_PROFILE")):
+        kwargs["host"] = env.workspace_host
+    shown_host = kwargs.get("host") or os.environ.get("DATABRICKS_HOST") or f"profile {profile}"
+    try:
+        with _sdk_errors(shown_host, "configure the workspace client"):
+            return WorkspaceClient(config=Config(**kwargs))
+    except ValueError as exc:  # the SDK's "cannot configure default credentials" and invalid-profile errors
+        raise WorkspaceAuthError(f"no usable Databricks credentials for {shown_host}: {exc}. Fix: {AUTH_HELP}") from exc
+
+
+def _is_connection_failure(exc: BaseException) -> bool:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, requests.exceptions.ConnectionError | requests.exceptions.Timeout):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+@contextmanager
+def _sdk_errors(host: str, what: str) -> Iterator[None]:
+    """Translate SDK/HTTP failures into actionable errors. NotFound is left to the caller (it means drift)."""
+    try:
+        yield
+    except NotFound:
+        raise
+    except Unauthenticated as exc:
+        raise WorkspaceAuthError(
+            f"authentication to {host} failed while trying to {what} (HTTP 401: {_first_line(exc)}): the token"
+            f" is missing, invalid or expired. Fix: {AUTH_HELP}"
+        ) from exc
+    except PermissionDenied as exc:
+        raise WorkspacePermissionError(
+            f"the audit identity may not {what} on {host} (HTTP 403: {_first_line(exc)}). Fix: run the audit as"
+            " a metastore admin, the securable's owner, or a principal holding MANAGE on the catalog (the"
+            " read-only plan/drift identity in docs/governance.md)"
+        ) from exc
+    except (TimeoutError, requests.exceptions.RequestException) as exc:
+        if _is_connection_failure(exc):
+            raise WorkspaceUnreachableError(
+                f"cannot reach the workspace at {host} while trying to {what}: {_first_line(exc.__cause__ or exc)}."
+                " Fix: check the host (--host or DATABRICKS_HOST, e.g. https://<workspace>.cloud.databricks.com),"
+                " your network, VPN or proxy (HTTPS_PROXY)"
+            ) from exc
+        raise WorkspaceUnreachableError(
+            f"the workspace at {host} did not answer in time while trying to {what}: retry, or raise --timeout"
+        ) from exc
+    except DatabricksError as exc:
+        raise WorkspaceError(f"the workspace at {host} refused to {what}: {_first_line(exc)}") from exc
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:300] if text else type(exc).__name__
+
+
+def read_grants(client: WorkspaceClient, ref: SecurableRef) -> dict[str, frozenset[str]] | None:
+    """Direct grants on one securable (principal -> privileges), or None when the securable does not exist.
+
+    Calls the grants endpoint through the SDK's ApiClient rather than `w.grants.get`, because the typed
+    response drops privileges missing from the SDK's `Privilege` enum (`_repeated_enum`): an audit must see
+    every privilege the server returns, including ones newer than the SDK.
+    """
+    path = f"/api/2.1/unity-catalog/permissions/{ref.type.value}/{ref.full_name}"
+    out: dict[str, set[str]] = {}
+    query: dict[str, Any] = {"max_results": 0}
+    for _ in range(10_000):  # bounded: a server that never stops paging is an error, not a hang
+        try:
+            page = client.api_client.do("GET", path, query=query, headers={"Accept": "application/json"})
+        except NotFound:
+            return None
+        if not isinstance(page, dict):
+            raise WorkspaceError(f"unexpected grants response for {ref}: {type(page).__name__}")
+        for assignment in page.get("privilege_assignments") or []:
+            principal = assignment.get("principal") or f"<deleted principal {assignment.get('principal_id', '?')}>"
+            out.setdefault(principal, set()).update(str(p) for p in assignment.get("privileges") or [])
+        token = page.get("next_page_token")
+        if not token:
+            return {p: frozenset(v) for p, v in out.items()}
+        query["page_token"] = token
+    raise WorkspaceError(f"grants for {ref} never stopped paginating")
+
+
+def read_live(client: WorkspaceClient, catalog: str, expected: Iterable[SecurableRef]) -> list[LiveSecurable]:
+    """Read every securable to audit: the expected ones plus every schema and table listed live."""
+    host = client.config.host or "?"
+    to_read: dict[SecurableRef, str] = {ref: "permission matrix" for ref in expected}
+    catalog_ref = SecurableRef(SecurableType.CATALOG, catalog)
+    to_read.setdefault(catalog_ref, "catalog")
+    try:
+        with _sdk_errors(host, f"read catalog {catalog}"):
+            client.catalogs.get(catalog)
+    except NotFound:
+        # Nothing below a missing catalog can exist: every expected grant is missing.
+        return [LiveSecurable(ref, exists=False, origin=origin) for ref, origin in sorted(to_read.items())]
+
+    with _sdk_errors(host, f"list schemas in {catalog}"):
+        schemas = list(client.schemas.list(catalog_name=catalog))
+    schema_names = sorted(s.name for s in schemas if s.name and s.name not in SYSTEM_SCHEMAS)
+    for name in schema_names:
+        to_read.setdefault(SecurableRef(SecurableType.SCHEMA, f"{catalog}.{name}"), "schema listed in catalog")
+    for name in schema_names:
+        with _sdk_errors(host, f"list tables in {catalog}.{name}"):
+            tables = list(
+                client.tables.list(catalog_name=catalog, schema_name=name, omit_columns=True, omit_properties=True)
+            )
+        for t in tables:
+            full_name = t.full_name or f"{catalog}.{name}.{t.name}"
+            kind = (t.table_type.value if t.table_type else "table").lower()
+            to_read.setdefault(SecurableRef(SecurableType.TABLE, full_name), f"{kind} listed live")
+
+    live: list[LiveSecurable] = []
+    for ref, origin in sorted(to_read.items()):
+        with _sdk_errors(host, f"read grants on {ref}"):
+            assignments = read_grants(client, ref)
+        if assignments is None:
+            live.append(LiveSecurable(ref, exists=False, origin=origin))
+        else:
+            live.append(LiveSecurable(ref, exists=True, assignments=assignments, origin=origin))
+    return live
+
+
+def run_audit(
+    env_name: str,
+    *,
+    client: WorkspaceClient | None = None,
+    host: str | None = None,
+    profile: str | None = None,
+    config_path: Path = DEFAULT_CONFIG_PATH,
+    retry_timeout_seconds: int = DEFAULT_RETRY_TIMEOUT_SECONDS,
+) -> GrantAudit:
+    """Audit one environment's live grants against the permission matrix."""
+    env = load_environment(env_name, config_path)
+    expected = PermissionMatrix.default().expected_grants(env.catalog, env.principals)
+    if client is None:
+        client = workspace_client(env, host=host, profile=profile, retry_timeout_seconds=retry_timeout_seconds)
+    expected_refs = {SecurableRef(g.securable_type, g.full_name) for g in expected}
+    live = read_live(client, env.catalog, expected_refs)
+    return diff_grants(expected, live, environment=env.name, catalog=env.catalog, host=client.config.host or "")
