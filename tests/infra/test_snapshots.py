@@ -1,0 +1,44 @@
+"""Golden snapshot per stack: every infrastructure change shows up as a reviewed diff of tests/infra/snapshots/.
+
+Update with `make snapshot-update` (pytest tests/infra/test_snapshots.py --snapshot-update). Bundle files are
+summarized (path list without hashes) so editing pipeline code does not churn the snapshot; adding or removing a
+bundle file does show up. Their hashes and sources are asserted in test_stacks.py.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+SNAPSHOTS = Path(__file__).resolve().parent / "snapshots"
+BUNDLE_TYPE = "databricks_workspace_file"
+
+
+def normalize(synthesized: dict[str, Any]) -> dict[str, Any]:
+    data = json.loads(json.dumps(synthesized))
+    resources = data.get("resource", {})
+    files = resources.pop(BUNDLE_TYPE, {})
+    resources[BUNDLE_TYPE] = {"<bundle>": {"paths": sorted(f["path"] for f in files.values())}}
+    for by_name in resources.values():
+        for config in by_name.values():
+            if isinstance(config.get("depends_on"), list):
+                config["depends_on"] = [d for d in config["depends_on"] if not d.startswith(BUNDLE_TYPE + ".")]
+    return data
+
+
+@pytest.mark.parametrize("stack", ["staging", "production"])
+def test_snapshot(synth, stack, snapshot_update):
+    path = SNAPSHOTS / f"{stack}.json"
+    current = json.dumps(normalize(synth.stacks[stack]), indent=2, sort_keys=True) + "\n"
+    if snapshot_update:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(current, encoding="utf-8")
+        return
+    assert path.is_file(), f"{path} is missing: run `make snapshot-update` and commit it"
+    expected = path.read_text(encoding="utf-8")
+    assert current == expected, (
+        f"{stack} stack differs from {path.name}: review the change, then run `make snapshot-update` and commit"
+    )
