@@ -1,0 +1,261 @@
+"""The correlation engine without the model: windows, watermark edges, scoring, blocking, top-k.
+
+A bag-of-words encoder stands in for the sentence model (same `Embedder` class, so caching is exercised): texts
+that share words are close, texts that share none are orthogonal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta, timezone
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+
+import pipelines.correlate as correlate_module
+from pipelines.correlate import (
+    BACKGROUND_COSINE,
+    Edit,
+    Event,
+    Match,
+    correlate,
+    correlate_window,
+    event_views,
+    is_late,
+    iter_window_scores,
+    rank_matrix,
+    top_k_matches,
+    watermark,
+    window_bounds,
+    window_scores,
+    window_start,
+)
+from pipelines.embedding import Embedder
+from pipelines.text import content_tokens
+
+T0 = datetime(2019, 10, 24, 14, 30, tzinfo=UTC)
+
+
+class BagOfWords:
+    """Deterministic stand-in for the model: one dimension per content word (years ignored)."""
+
+    def __init__(self) -> None:
+        self.vocabulary: dict[str, int] = {}
+        self.calls: list[list[str]] = []
+
+    def __call__(self, texts: list[str]) -> npt.NDArray[np.float32]:
+        self.calls.append(list(texts))
+        out = np.zeros((len(texts), 256), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for word in content_tokens(text):
+                if not word.isdigit():
+                    out[row, self.vocabulary.setdefault(word, len(self.vocabulary))] += 1.0
+        return out
+
+
+@pytest.fixture
+def encoder() -> BagOfWords:
+    return BagOfWords()
+
+
+@pytest.fixture
+def embedder(encoder: BagOfWords) -> Embedder:
+    return Embedder(encode=encoder)
+
+
+def event(event_id: str, url: str, time: datetime = T0, **fields: str) -> Event:
+    row = {"GLOBALEVENTID": event_id, "SOURCEURL": url, "SQLDATE": time.strftime("%Y%m%d"), **fields}
+    return Event.from_gdelt(row, time)
+
+
+def edit(edit_id: str, title: str, time: datetime = T0, comment: str = "") -> Edit:
+    return Edit(edit_id, time, title, comment)
+
+
+# --------------------------------------------------------------------------------------------------- windows
+
+
+def test_window_start_is_epoch_aligned_and_boundaries_open_the_next_window() -> None:
+    assert window_start(datetime(2019, 10, 24, 14, 30, tzinfo=UTC), 4) == datetime(2019, 10, 24, 12, tzinfo=UTC)
+    assert window_start(datetime(2019, 10, 24, 16, 0, tzinfo=UTC), 4) == datetime(2019, 10, 24, 16, tzinfo=UTC)
+    just_before = datetime(2019, 10, 24, 15, 59, 59, 999999, tzinfo=UTC)
+    assert window_start(just_before, 4) == datetime(2019, 10, 24, 12, tzinfo=UTC)
+    assert window_bounds(T0, 4) == (datetime(2019, 10, 24, 12, tzinfo=UTC), datetime(2019, 10, 24, 16, tzinfo=UTC))
+    # 24-hour windows start at midnight UTC, like Spark's window(ts, "24 hours").
+    assert window_start(T0, 24) == datetime(2019, 10, 24, tzinfo=UTC)
+
+
+def test_window_start_treats_naive_as_utc_and_converts_other_zones() -> None:
+    assert window_start(datetime(2019, 10, 24, 14, 30), 4) == datetime(2019, 10, 24, 12)
+    plus_two = datetime(2019, 10, 24, 17, 30, tzinfo=timezone(timedelta(hours=2)))
+    assert window_start(plus_two, 4) == datetime(2019, 10, 24, 12, tzinfo=UTC)
+
+
+def test_window_hours_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="window_hours=0"):
+        window_start(T0, 0)
+
+
+def test_late_events_at_the_watermark_edge() -> None:
+    lateness = timedelta(hours=1)
+    # The latest event seen is 17:00, so the watermark is 16:00: the window [12:00, 16:00) is finalized.
+    current = watermark(datetime(2019, 10, 24, 17, tzinfo=UTC), lateness)
+    assert current == datetime(2019, 10, 24, 16, tzinfo=UTC)
+    assert is_late(datetime(2019, 10, 24, 15, 59, 59, tzinfo=UTC), current, 4)  # window end == watermark: late
+    assert not is_late(datetime(2019, 10, 24, 16, 0, tzinfo=UTC), current, 4)  # next window still open
+    # One microsecond less of watermark and the old window is still open.
+    assert not is_late(datetime(2019, 10, 24, 15, 59, 59, tzinfo=UTC), current - timedelta(microseconds=1), 4)
+    # An event far older than the watermark is late whatever its offset within the window.
+    assert is_late(datetime(2019, 10, 24, 8, tzinfo=UTC), current, 4)
+
+
+# --------------------------------------------------------------------------------------------------- top-k
+
+
+def test_top_k_keeps_the_best_above_threshold_with_deterministic_ties() -> None:
+    scores = np.array([[0.9, 0.1, 0.5, 0.5, 0.7], [0.0, -0.2, 0.05, 0.0, 0.0]], dtype=np.float32)
+    matches = top_k_matches(["e1", "e2"], ["a", "b", "d", "c", "e"], scores, threshold=0.2, top_k=3)
+    assert [(m.event_id, m.edit_id, m.rank) for m in matches] == [
+        ("e1", "a", 1),
+        ("e1", "e", 2),
+        ("e1", "c", 3),  # tie at 0.5 with "d": the smaller edit id wins
+    ]
+    assert matches[0].score == pytest.approx(0.9)
+    assert top_k_matches(["e1", "e2"], list("abdce"), scores, threshold=0.95, top_k=3) == []
+    with pytest.raises(ValueError, match="top_k=0"):
+        top_k_matches(["e1"], ["a"], scores[:1, :1], threshold=0.0, top_k=0)
+
+
+def test_rank_matrix_agrees_with_top_k_ranks() -> None:
+    rng = np.random.default_rng(7)
+    scores = rng.normal(size=(4, 9)).astype(np.float32)
+    scores[0, 3] = scores[0, 5]  # a tie
+    edit_ids = [f"x{j}" for j in range(9)]
+    ranks = rank_matrix(scores, edit_ids)
+    for match in top_k_matches([f"e{i}" for i in range(4)], edit_ids, scores, threshold=-10.0, top_k=9):
+        assert ranks[int(match.event_id[1:]), edit_ids.index(match.edit_id)] == match.rank
+
+
+# --------------------------------------------------------------------------------------------------- scoring
+
+
+def test_event_views_use_the_slug_and_the_full_text_with_the_year() -> None:
+    e = event("1", "https://x.com/2019/10/24/elijah-cummings-funeral/", Actor1Name="MARYLAND")
+    assert event_views(e) == ("2019 elijah cummings funeral", "2019 elijah cummings funeral. Maryland")
+    no_url = event("2", "", Actor1Name="MARYLAND")
+    assert event_views(no_url) == ("2019 Maryland", "2019 Maryland")
+
+
+def test_matching_story_scores_above_unrelated_titles(embedder: Embedder) -> None:
+    events = [
+        event("cummings", "https://x.com/2019/10/24/elijah-cummings-funeral-baltimore/"),
+        event("chile", "https://y.com/news/chilean-protests-violence-santiago"),
+    ]
+    edits = [edit("a", "Elijah Cummings"), edit("b", "2019 Chilean protests"), edit("c", "Kukulkan")]
+    scores = window_scores(events, edits, embedder)
+    assert scores[0, 0] > 0.2 > scores[0, 1]
+    assert scores[1, 1] > 0.2 > scores[1, 0]
+    assert scores[0, 2] < 0 and scores[1, 2] < 0  # no shared word: below the background cosine
+    matches = correlate_window(events, edits, embedder, threshold=0.0, top_k=5)
+    assert {(m.event_id, m.edit_id) for m in matches} == {("cummings", "a"), ("chile", "b")}
+    assert all(m.rank == 1 for m in matches)
+
+
+def test_a_lone_pair_is_judged_against_background_partners(embedder: Embedder) -> None:
+    # One event, one edit: without padding, the hubness correction would cancel any cosine to 0.
+    e = [event("1", "https://x.com/elijah-cummings-funeral")]
+    scores = window_scores(e, [edit("a", "Elijah Cummings funeral")], embedder)
+    assert scores[0, 0] > 0.3
+    unrelated = window_scores(e, [edit("b", "Kukulkan")], embedder)
+    assert unrelated[0, 0] == pytest.approx(-BACKGROUND_COSINE, abs=1e-6)
+
+
+def test_hub_title_close_to_every_event_is_penalized(embedder: Embedder) -> None:
+    # "news" words everywhere: a broad title sharing one word with every event loses to a specific one.
+    events = [
+        event(str(i), f"https://x.com/government-shutdown-{topic}-workers")
+        for i, topic in enumerate(["airports", "museums", "parks", "courts", "farms", "taxes"])
+    ]
+    edits = [edit("broad", "Government"), edit("specific", "Shutdown airports workers")]
+    scores = window_scores(events, edits, embedder)
+    plain = np.asarray(embedder.embed([event_views(events[0])[0]]) @ embedder.embed(["Government"]).T)[0, 0]
+    assert plain > 0  # the broad title does share a word with the event...
+    assert scores[0, 1] > scores[0, 0]  # ...but the specific title wins after the correction
+    assert scores[1:, 0].max() < scores[0, 1]
+
+
+def test_works_with_and_without_edit_comments(embedder: Embedder) -> None:
+    events = [event("1", "https://x.com/2019/01/21/zimbabwe-fuel-protests-crackdown")]
+    without = correlate_window(events, [edit("a", "Zimbabwe")], embedder, threshold=0.0, top_k=1)
+    with_comment = correlate_window(
+        events, [edit("a", "Zimbabwe", comment="/* Protests */ fuel price crackdown")], embedder, threshold=0.0, top_k=1
+    )
+    assert [m.edit_id for m in without] == ["a"] and [m.edit_id for m in with_comment] == ["a"]
+    assert with_comment[0].score > without[0].score  # the comment's words add evidence
+
+
+def test_chunked_scores_equal_one_shot_scores(embedder: Embedder) -> None:
+    topics = ["alpha beta", "beta gamma", "gamma delta", "delta epsilon", "epsilon zeta", "zeta eta", "eta theta"]
+    events = [event(str(i), f"https://x.com/{t.replace(' ', '-')}-story") for i, t in enumerate(topics)]
+    edits = [edit(f"d{i}", t.title()) for i, t in enumerate(reversed(topics))]
+    whole = np.vstack([chunk for _, chunk in iter_window_scores(events, edits, embedder, chunk_rows=100)])
+    pieces = np.vstack([chunk for _, chunk in iter_window_scores(events, edits, embedder, chunk_rows=2)])
+    np.testing.assert_allclose(whole, pieces, atol=1e-6)
+
+
+def test_each_distinct_text_is_embedded_once(embedder: Embedder, encoder: BagOfWords) -> None:
+    url = "https://x.com/2019/10/24/brexit-deal-vote"
+    events = [event("1", url, Actor1Name="BRITAIN"), event("2", url, Actor1Name="BRITAIN")]  # same texts twice
+    edits = [edit(str(i), "Brexit withdrawal agreement") for i in range(50)] + [edit("x", "Theresa May")]
+    correlate_window(events, edits, embedder, threshold=0.0, top_k=3)
+    encoded = [text for call in encoder.calls for text in call]
+    assert len(encoded) == len(set(encoded))
+    assert embedder.encoded_texts == 4  # 2 event views + 2 distinct titles
+    correlate_window(events, edits, embedder, threshold=0.0, top_k=3)
+    assert embedder.encoded_texts == 4  # second window with the same texts: all cached
+
+
+def test_empty_sides_give_no_matches(embedder: Embedder) -> None:
+    assert correlate_window([], [edit("a", "x")], embedder, threshold=0.0, top_k=1) == []
+    assert correlate_window([event("1", "https://x.com/a-b")], [], embedder, threshold=0.0, top_k=1) == []
+
+
+# --------------------------------------------------------------------------------------------------- blocking
+
+
+def test_pairs_across_windows_are_never_compared(embedder: Embedder, monkeypatch: pytest.MonkeyPatch) -> None:
+    morning, evening = T0.replace(hour=9), T0.replace(hour=21)
+    events = [
+        event("am", "https://x.com/2019/10/24/elijah-cummings-funeral", morning),
+        event("pm", "https://x.com/2019/10/24/chilean-protests-santiago", evening),
+    ]
+    edits = [
+        edit("am-cummings", "Elijah Cummings funeral", morning),
+        edit("pm-cummings", "Elijah Cummings funeral", evening),  # same text, other window
+        edit("pm-chile", "Chilean protests", evening),
+    ]
+    windows_per_call: list[set[datetime]] = []
+    real_correlate_window = correlate_module.correlate_window
+
+    def spy(evs: Sequence[Event], eds: Sequence[Edit], emb: Embedder, **kwargs: float) -> list[Match]:
+        windows_per_call.append({window_start(x.time, 4) for x in [*evs, *eds]})
+        return real_correlate_window(evs, eds, emb, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(correlate_module, "correlate_window", spy)
+    by_window = correlate(events, edits, embedder, window_hours=4, threshold=-1.0, top_k=10)
+    assert len(windows_per_call) == 2 and all(len(w) == 1 for w in windows_per_call)
+    assert sorted(by_window) == [window_start(morning, 4), window_start(evening, 4)]
+    assert {(m.event_id, m.edit_id) for m in by_window[window_start(morning, 4)]} == {("am", "am-cummings")}
+    assert {(m.event_id, m.edit_id) for m in by_window[window_start(evening, 4)]} == {
+        ("pm", "pm-cummings"),
+        ("pm", "pm-chile"),
+    }
+
+
+def test_windows_without_both_sides_are_skipped(embedder: Embedder) -> None:
+    lonely = [event("1", "https://x.com/a-story-here", T0.replace(hour=1))]
+    result = correlate(
+        lonely, [edit("a", "A story", T0.replace(hour=13))], embedder, window_hours=4, threshold=-1, top_k=1
+    )
+    assert result == {}
