@@ -1,0 +1,87 @@
+"""`lakehouse drift`: classify a Terraform plan and audit grants, as one report. Exit 0 clean, 2 drift, 1 error."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from infra.config import DEFAULT_CONFIG_PATH, ENVIRONMENT_NAMES
+
+
+@click.command("drift")
+@click.option("--env", "env_name", type=click.Choice(ENVIRONMENT_NAMES), required=True)
+@click.option(
+    "--plan-json",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    default=None,
+    help="`terraform show -json PLANFILE` output. Without it, runs terraform plan in the stack folder.",
+)
+@click.option(
+    "--stack-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Synthesized stack folder (default: cdktf.out/stacks/<env>).",
+)
+@click.option("--audit/--no-audit", "with_audit", default=True, show_default=True, help="Also audit live grants.")
+@click.option(
+    "--fail-on",
+    type=click.Choice(("drift", "destroy")),
+    default="drift",
+    show_default=True,
+    help="drift: exit 2 on any real drift; destroy: exit 2 only when the destroy guard fires (PR plans).",
+)
+@click.option("--allow-destroy", is_flag=True, help="Report guarded destroys/replacements without failing on them.")
+@click.option("--format", "fmt", type=click.Choice(("table", "json", "markdown")), default="table", show_default=True)
+@click.option("--output", type=click.Path(path_type=Path, dir_okay=False), default=None, help="Also write it here.")
+@click.option("--host", default=None, help="Workspace URL for the audit (default: unified auth / the config).")
+@click.option("--profile", default=None, help="A profile in ~/.databrickscfg for the audit.")
+@click.option("--timeout", "timeout_seconds", type=click.IntRange(1, 600), default=60, show_default=True)
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=DEFAULT_CONFIG_PATH,
+    hidden=True,
+)
+def drift(
+    env_name: str,
+    plan_json: Path | None,
+    stack_dir: Path | None,
+    with_audit: bool,
+    fail_on: str,
+    allow_destroy: bool,
+    fmt: str,
+    output: Path | None,
+    host: str | None,
+    profile: str | None,
+    timeout_seconds: int,
+    config_path: Path,
+) -> None:
+    """Classify every planned change as real drift or known provider noise, flag destroys and replacements of
+    Unity Catalog securables, pipelines and jobs, and add the grant audit. Never applies anything."""
+    from lakehouse.drift import DriftReport, FailOn, render, terraform_plan_json
+    from lakehouse.plan import load_plan
+
+    if plan_json is not None:
+        plan = load_plan(plan_json.read_text(encoding="utf-8"), str(plan_json))
+        source = f"`{plan_json}`"
+    else:
+        folder = stack_dir or Path("cdktf.out") / "stacks" / env_name
+        plan = load_plan(terraform_plan_json(folder), f"terraform plan in {folder}")
+        source = f"`terraform plan` in `{folder}`"
+    audit = None
+    if with_audit:
+        from lakehouse.audit import run_audit
+
+        audit = run_audit(
+            env_name, host=host, profile=profile, config_path=config_path, retry_timeout_seconds=timeout_seconds
+        )
+    report = DriftReport(env_name, plan, audit, allow_destroy=allow_destroy, plan_source=source)
+    mode = FailOn(fail_on)
+    text = render(report, fmt, mode)
+    if output is not None:
+        output.write_text(text, encoding="utf-8")
+    click.echo(text, nl=False)
+    sys.exit(report.exit_code(mode))
