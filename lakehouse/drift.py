@@ -138,7 +138,9 @@ def render_markdown(report: DriftReport) -> str:
         lines += [f"### Terraform plan (Terraform {plan.terraform_version}): {shown}", ""]
         if plan.real:
             lines += ["| resource | action | what differs |", "|---|---|---|"]
-            lines += [f"| `{c.address}` | {c.action.value} | {_attrs(c)} |" for c in plan.real]
+            for c in plan.real:
+                details = "".join(f"<br>{d}" for d in c.details)
+                lines.append(f"| `{c.address}` | {c.action.value} | {_attrs(c)}{details} |")
             lines.append("")
         if plan.noise:
             lines += [
@@ -170,6 +172,7 @@ def render_table(report: DriftReport) -> str:
             tag = "noise " if c.category is Category.NOISE else "change"
             extra = f"  rules: {', '.join(c.noise_rules)}" if c.noise_rules else ""
             lines.append(f"{tag}  {c.action.value:<8} {c.address}  {_attrs(c).replace('`', '')}{extra}")
+            lines += [f"          {d}" for d in c.details]
         if not plan.changes:
             lines.append("plan: no changes")
     if report.audit is not None:

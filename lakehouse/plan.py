@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from infra.permissions import SecurableType
 from lakehouse.errors import LakehouseError
 
 PROVIDER_ISSUES = "https://github.com/databricks/terraform-provider-databricks"
@@ -222,6 +223,7 @@ class ClassifiedChange:
     guarded: bool = False  # a destroy or replace of a guarded type: the destroy guard fires
     replace_paths: tuple[str, ...] = ()
     reason: str = ""
+    details: tuple[str, ...] = ()  # e.g. per-principal grant differences, for the reviewer
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -234,6 +236,7 @@ class ClassifiedChange:
             "guarded": self.guarded,
             "replace_paths": list(self.replace_paths),
             "reason": self.reason,
+            "details": list(self.details),
         }
 
 
@@ -325,6 +328,25 @@ def classify_update(
     return Category.NOISE, tuple(sorted(raw)), tuple(used)
 
 
+def _grant_map(values: Mapping[str, Json]) -> dict[str, frozenset[str]]:
+    out: dict[str, set[str]] = {}
+    for g in values.get("grant") or []:
+        if isinstance(g, dict):
+            out.setdefault(str(g.get("principal")), set()).update(_privilege(p) for p in g.get("privileges") or [])
+    return {p: frozenset(v) for p, v in out.items()}
+
+
+def grant_details(before: Mapping[str, Json], after: Mapping[str, Json]) -> tuple[str, ...]:
+    """Per-principal differences of a `databricks_grants` update: `before` is the workspace, `after` the code."""
+    from lakehouse.grants import SecurableRef, diff_securable
+
+    ref = SecurableRef(SecurableType.CATALOG, "-")  # only the per-principal comparison is used
+    findings = diff_securable(ref, _grant_map(after), _grant_map(before))
+    return tuple(
+        f"{f.principal}: {f.kind.value} ({f.describe()})" + (f"; {f.hint}" if f.hint else "") for f in findings
+    )
+
+
 def _path(path: Sequence[Json]) -> str:
     return ".".join(str(p) for p in path)
 
@@ -351,8 +373,12 @@ def classify_resource_change(rc: Mapping[str, Json]) -> ClassifiedChange:
     guarded = action in (Action.DELETE, Action.REPLACE) and resource_type in GUARDED_TYPES
     if action is Action.UPDATE:
         category, attrs, rules = classify_update(resource_type, before, after, unknown)
-        return ClassifiedChange(address, resource_type, action, category, attrs, rules, reason=reason)
-    attrs = tuple(sorted(_differing(before, after, unknown))) if action is Action.REPLACE else ()
+        details: tuple[str, ...] = ()
+        if resource_type == "databricks_grants" and category is Category.CHANGE:
+            details = grant_details(before, after)
+        return ClassifiedChange(address, resource_type, action, category, attrs, rules, reason=reason, details=details)
+    # A replacement's computed attributes (id, url, state) are unknown until apply: show what the code changes.
+    attrs = tuple(sorted(k for k in after if before.get(k) != after[k])) if action is Action.REPLACE else ()
     return ClassifiedChange(
         address,
         resource_type,
