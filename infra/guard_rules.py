@@ -303,12 +303,26 @@ def securables_without_grants(synthesized: Mapping[str, Any]) -> list[str]:
     return out
 
 
-def unwrap_checkov_conf(value: Any) -> Any:
-    """checkov's HCL-shaped conf (every value wrapped in a list, line markers) back to plain Terraform JSON."""
+def _plain(value: Any) -> Any:
     if isinstance(value, Mapping):
-        return {k: unwrap_checkov_conf(v) for k, v in value.items() if not str(k).startswith("__") and k != "//"}
+        return unwrap_checkov_conf(value)
     if isinstance(value, list):
-        if len(value) == 1 and not isinstance(value[0], Mapping):
-            return unwrap_checkov_conf(value[0])
-        return [unwrap_checkov_conf(v) for v in value]
+        return [_plain(v) for v in value]
     return value
+
+
+def unwrap_checkov_conf(conf: Mapping[str, Any]) -> dict[str, Any]:
+    """checkov's HCL-shaped conf back to plain Terraform JSON.
+
+    checkov wraps every attribute value in a one-element list (`[30]`, `[["A", "B"]]`), gives nested blocks as a
+    list of objects, and adds `__startline__`-style markers; unwrap exactly one level so lists stay lists.
+    """
+    out: dict[str, Any] = {}
+    for key, value in conf.items():
+        if str(key).startswith("__") or key == "//":
+            continue
+        if isinstance(value, list) and len(value) == 1 and not isinstance(value[0], Mapping):
+            out[key] = _plain(value[0])
+        else:
+            out[key] = _plain(value)
+    return out

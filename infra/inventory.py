@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -84,6 +85,7 @@ class CheckResult:
     resource: str
     passed: bool
     details: tuple[str, ...] = ()
+    file_path: str = ""  # relative to the scanned folder, e.g. "/cdk.tf.json"
 
 
 @dataclass(frozen=True)
@@ -124,6 +126,7 @@ def parse_checkov_report(stack: str, raw: str) -> PolicyReport:
                         resource=str(check.get("resource")),
                         passed=passed,
                         details=tuple(str(d) for d in check.get("details") or ()),
+                        file_path=str(check.get("file_path", "")),
                     )
                 )
     return PolicyReport(stack, tuple(sorted(results, key=lambda r: (r.passed, r.check_id, r.resource))))
@@ -145,6 +148,30 @@ def checkov_command(stack_dir: Path, policies_dir: Path = POLICIES_DIR) -> list[
     ]
 
 
+def run_checkov(label: str, folder: Path, policies_dir: Path = POLICIES_DIR) -> PolicyReport:
+    """Run checkov with our checks over one folder of `.tf.json` files and parse its report."""
+    try:
+        proc = subprocess.run(  # noqa: S603 - fixed argv, no shell
+            checkov_command(folder, policies_dir),
+            capture_output=True,
+            text=True,
+            timeout=CHECKOV_TIMEOUT_SECONDS,
+            check=False,
+            # checkov imports infra.guard_rules from the policies: run from the repo root.
+            cwd=REPO_ROOT,
+            env=_checkov_env(),
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise StackOutputError(f"could not run checkov on {label}: {exc}") from exc
+    report = parse_checkov_report(label, proc.stdout)
+    if not report.results:
+        raise StackOutputError(
+            f"checkov ran no check on {label} (exit {proc.returncode}): is {policies_dir} a checks folder? "
+            f"{proc.stderr[-300:]}"
+        )
+    return report
+
+
 def run_policy_checks(
     out_dir: Path, stacks: tuple[str, ...] = ENVIRONMENT_NAMES, policies_dir: Path = POLICIES_DIR
 ) -> list[PolicyReport]:
@@ -154,32 +181,12 @@ def run_policy_checks(
         path = stack_file(out_dir, stack)
         if not path.is_file():
             raise StackOutputError(f"{path}: not found; synthesize first (`make synth` or `cdktf synth`)")
-        try:
-            proc = subprocess.run(  # noqa: S603 - fixed argv, no shell
-                checkov_command(path.parent, policies_dir),
-                capture_output=True,
-                text=True,
-                timeout=CHECKOV_TIMEOUT_SECONDS,
-                check=False,
-                # checkov imports infra.guard_rules from the policies: run from the repo root.
-                cwd=REPO_ROOT,
-                env=_checkov_env(),
-            )
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            raise StackOutputError(f"could not run checkov on {stack}: {exc}") from exc
-        report = parse_checkov_report(stack, proc.stdout)
-        if not report.results:
-            raise StackOutputError(
-                f"checkov ran no check on {stack} (exit {proc.returncode}): is {policies_dir} a checks folder? "
-                f"{proc.stderr[-300:]}"
-            )
+        report = run_checkov(stack, path.parent, policies_dir)
         reports.append(report)
     return reports
 
 
 def _checkov_env() -> dict[str, str]:
-    import os
-
     env = dict(os.environ)
     # The policies import infra.guard_rules; make the repo importable even without the editable install.
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
