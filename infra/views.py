@@ -57,15 +57,25 @@ def _strip_header(sql: str) -> str:
     return "\n".join(lines).strip() + "\n"
 
 
-def render_view(name: str, *, catalog: str, principals: Mapping[Persona, str], views_dir: Path = VIEWS_DIR) -> str:
-    """The view's SELECT text for one catalog; group names come from the environment's principals."""
+def render_view(
+    name: str,
+    *,
+    catalog: str,
+    principals: Mapping[Persona, str],
+    views_dir: Path = VIEWS_DIR,
+    source_table: tuple[str, str] = SOURCE_TABLE,
+) -> str:
+    """The view's SELECT text for one catalog; group names come from the environment's principals.
+
+    `source_table` (schema, table) exists for tests that run the SQL in a scratch schema of a shared Spark session.
+    """
     path = views_dir / f"{name}.sql"
     try:
         template = Template(_strip_header(path.read_text(encoding="utf-8")))
     except FileNotFoundError as exc:
         raise ViewTemplateError(f"{path}: view template not found; add sql/views/{name}.sql") from exc
     values = {
-        "correlations": quote_name(catalog, *SOURCE_TABLE),
+        "correlations": quote_name(catalog, *source_table),
         "compliance_group": quote_string(principals[Persona.COMPLIANCE]),
         "analyst_group": quote_string(principals[Persona.ANALYSTS]),
     }
