@@ -1,0 +1,11 @@
+"""Ingestion jobs: land GDELT export slices and Wikimedia recent changes as raw files for the pipeline.
+
+Runs on Databricks as a plain Python script (`pipelines/ingest/cli.py`), so it depends only on requests and click,
+never on `lakehouse` or `infra`.
+"""
+
+from __future__ import annotations
+
+
+class IngestError(Exception):
+    """An expected ingestion failure (bad feed, bad archive, bad arguments): the message says what and how to fix."""
