@@ -10,7 +10,7 @@ API
 - `Edit(edit_id, time, title, comment="")`: a recentchange edit; the comment may be empty.
 - `Match(event_id, edit_id, score, rank)`: rank 1 is the best edit for that event in that window.
 - `correlate_window(events, edits, embedder, *, threshold, top_k) -> list[Match]`: every (event, edit) pair of
-  one window whose score is >= threshold, at most `top_k` per event, sorted by event then rank.
+  one window whose score is >= threshold, at most `top_k` per event, grouped by event, best first.
 - `correlate(events, edits, embedder, *, window_hours, threshold, top_k)`: assigns both sides to windows and
   runs `correlate_window` per window, so pairs across windows are never compared.
 - Window helpers (`window_start`, `window_bounds`, `watermark`, `is_late`) mirror Spark's tumbling `window()`
@@ -191,55 +191,73 @@ def _top_mean(values: npt.NDArray[np.float32], k: int, axis: int) -> npt.NDArray
     return np.asarray(top.mean(axis=axis), dtype=np.float32)
 
 
+def _distinct(keys: Sequence[T]) -> tuple[list[T], npt.NDArray[np.intp]]:
+    """The distinct keys (first-seen order) and, per input position, the index of its key among them."""
+    position: dict[T, int] = {}
+    index = np.fromiter((position.setdefault(k, len(position)) for k in keys), dtype=np.intp, count=len(keys))
+    return list(position), index
+
+
 class _WindowEmbeddings:
-    """Embeddings of one window: two event views averaged per pair, one vector per edit."""
+    """Embeddings of one window's *distinct* texts: an event is the mean of its two view vectors.
+
+    GDELT codes several events per article and an article is edited many times per window, so scoring distinct
+    texts (and expanding to rows afterwards) makes a window's cost grow with its distinct stories and titles.
+    """
 
     def __init__(self, events: Sequence[Event], edits: Sequence[Edit], embedder: TextEmbedder) -> None:
-        views = [event_views(e) for e in events]
-        self.story = embedder.embed([v[0] for v in views])
-        self.full = embedder.embed([v[1] for v in views])
-        self.edits = embedder.embed([e.text for e in edits])
+        event_keys, self.event_index = _distinct([event_views(e) for e in events])
+        edit_texts, self.edit_index = _distinct([e.text for e in edits])
+        # mean(cos(story, edit), cos(full, edit)) is the product with the mean vector: one matrix product.
+        story = embedder.embed([key[0] for key in event_keys])
+        full = embedder.embed([key[1] for key in event_keys])
+        self.events = np.asarray((story + full) * 0.5, dtype=np.float32)
+        self.edits = embedder.embed(edit_texts)
 
     def cosines(self, rows: slice) -> npt.NDArray[np.float32]:
-        """Mean cosine over the two event views, for the events in `rows` x every edit."""
-        both = self.story[rows] @ self.edits.T + self.full[rows] @ self.edits.T
-        return np.asarray(both * 0.5, dtype=np.float32)
+        """Mean cosine over the two event views: distinct events in `rows` x every distinct edit text."""
+        return np.asarray(self.events[rows] @ self.edits.T, dtype=np.float32)
 
 
 def iter_window_scores(
     events: Sequence[Event], edits: Sequence[Edit], embedder: TextEmbedder, *, chunk_rows: int = CHUNK_ROWS
-) -> Iterator[tuple[int, npt.NDArray[np.float32]]]:
-    """Scores of one window in row chunks: yields (first event index, scores[chunk, n_edits]).
+) -> Iterator[tuple[npt.NDArray[np.intp], npt.NDArray[np.float32]]]:
+    """Scores of one window in chunks: yields (event positions, scores[len(positions), n_edits]).
 
     score(event, edit) = cos - (r_event + r_edit) / 2, where cos is the mean cosine of the event's two views with
-    the edit text, and r_x is the mean of x's HUBNESS_K best cosines in the window (padded with background
-    partners). This is CSLS (Conneau et al., 2018, "Word translation without parallel data") halved: it removes
-    hubness, i.e. texts such as a generic slug or a broad title that are close to everything. Two passes over
-    row chunks keep memory at chunk_rows x n_edits; each pass is one matrix product per chunk.
+    the edit text, and r_x is the mean of x's HUBNESS_K best cosines among the window's distinct texts on the
+    other side (padded with background partners). This is CSLS (Conneau et al., 2018, "Word translation without
+    parallel data") halved: it removes hubness, i.e. texts such as a generic slug or a broad title that are close
+    to everything. Two passes over chunks of distinct events keep memory at chunk_rows x distinct edit texts;
+    each pass is one matrix product per chunk. Every event position appears in exactly one chunk.
     """
     if not events or not edits:
         return
     vectors = _WindowEmbeddings(events, edits, embedder)
     k = HUBNESS_K
-    chunks = [slice(i, min(i + chunk_rows, len(events))) for i in range(0, len(events), chunk_rows)]
-    # Pass 1: every edit's k best cosines over all events of the window (running top-k across chunks).
-    edit_best = np.full((k, len(edits)), BACKGROUND_COSINE, dtype=np.float32)
+    n_distinct = vectors.events.shape[0]
+    chunks = [slice(i, min(i + chunk_rows, n_distinct)) for i in range(0, n_distinct, chunk_rows)]
+    # Pass 1: every edit text's k best cosines over all distinct events (a running top-k across chunks).
+    edit_best = np.full((k, vectors.edits.shape[0]), BACKGROUND_COSINE, dtype=np.float32)
     for rows in chunks:
         stacked = np.concatenate([edit_best, vectors.cosines(rows)], axis=0)
         edit_best = -np.partition(-stacked, k - 1, axis=0)[:k, :]
     r_edit = np.asarray(edit_best.mean(axis=0), dtype=np.float32)
-    # Pass 2: the corrected scores, chunk by chunk.
+    # Pass 2: the corrected scores, chunk by chunk, expanded back to event positions and edit columns.
     for rows in chunks:
         cos = vectors.cosines(rows)
         r_event = _top_mean(cos, k, axis=1)
-        yield rows.start, np.asarray(cos - (r_event[:, None] + r_edit[None, :]) * 0.5, dtype=np.float32)
+        distinct_scores = cos - (r_event[:, None] + r_edit[None, :]) * 0.5
+        positions = np.flatnonzero((vectors.event_index >= rows.start) & (vectors.event_index < rows.stop))
+        local = vectors.event_index[positions] - rows.start
+        yield positions, np.asarray(distinct_scores[local][:, vectors.edit_index], dtype=np.float32)
 
 
 def window_scores(events: Sequence[Event], edits: Sequence[Edit], embedder: TextEmbedder) -> npt.NDArray[np.float32]:
     """The full (n_events, n_edits) score matrix of one window (for evaluation and small windows)."""
     out = np.zeros((len(events), len(edits)), dtype=np.float32)
-    for start, chunk in iter_window_scores(events, edits, embedder):
-        out[start : start + chunk.shape[0]] = chunk
+    for positions, chunk in iter_window_scores(events, edits, embedder):
+        out[positions] = chunk
     return out
 
 
@@ -301,10 +319,9 @@ def correlate_window(
     event_ids = [e.event_id for e in events]
     edit_ids = [e.edit_id for e in edits]
     matches: list[Match] = []
-    for start, chunk in iter_window_scores(events, edits, embedder):
-        matches.extend(
-            top_k_matches(event_ids[start : start + chunk.shape[0]], edit_ids, chunk, threshold=threshold, top_k=top_k)
-        )
+    for positions, chunk in iter_window_scores(events, edits, embedder):
+        ids = [event_ids[p] for p in positions]
+        matches.extend(top_k_matches(ids, edit_ids, chunk, threshold=threshold, top_k=top_k))
     return matches
 
 

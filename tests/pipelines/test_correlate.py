@@ -199,9 +199,32 @@ def test_chunked_scores_equal_one_shot_scores(embedder: Embedder) -> None:
     topics = ["alpha beta", "beta gamma", "gamma delta", "delta epsilon", "epsilon zeta", "zeta eta", "eta theta"]
     events = [event(str(i), f"https://x.com/{t.replace(' ', '-')}-story") for i, t in enumerate(topics)]
     edits = [edit(f"d{i}", t.title()) for i, t in enumerate(reversed(topics))]
-    whole = np.vstack([chunk for _, chunk in iter_window_scores(events, edits, embedder, chunk_rows=100)])
-    pieces = np.vstack([chunk for _, chunk in iter_window_scores(events, edits, embedder, chunk_rows=2)])
+
+    def assemble(chunk_rows: int) -> npt.NDArray[np.float32]:
+        out = np.full((len(events), len(edits)), np.nan, dtype=np.float32)
+        for positions, chunk in iter_window_scores(events, edits, embedder, chunk_rows=chunk_rows):
+            assert np.isnan(out[positions]).all()  # every event comes in exactly one chunk
+            out[positions] = chunk
+        return out
+
+    whole, pieces = assemble(100), assemble(2)
+    assert not np.isnan(pieces).any()
     np.testing.assert_allclose(whole, pieces, atol=1e-6)
+    np.testing.assert_allclose(window_scores(events, edits, embedder), whole, atol=1e-6)
+
+
+def test_repeated_texts_are_scored_once_and_do_not_shift_scores(embedder: Embedder) -> None:
+    url = "https://x.com/2019/10/24/brexit-deal-vote-commons"
+    events = [event("1", url, Actor1Name="BRITAIN"), event("2", "https://y.com/chile-protests-santiago")]
+    edits = [edit("a", "Brexit withdrawal agreement"), edit("b", "Chilean protests"), edit("c", "Santiago")]
+    base = window_scores(events, edits, embedder)
+    # The same article edited 20 times and the same event coded 3 times: same scores for every copy.
+    many_edits = edits + [edit(f"a{i}", "Brexit withdrawal agreement") for i in range(20)]
+    many_events = [*events, event("3", url, Actor1Name="BRITAIN"), event("4", url, Actor1Name="BRITAIN")]
+    scores = window_scores(many_events, many_edits, embedder)
+    np.testing.assert_allclose(scores[:2, :3], base, atol=1e-6)
+    np.testing.assert_allclose(scores[:, 3:], np.repeat(scores[:, :1], 20, axis=1), atol=1e-6)
+    np.testing.assert_allclose(scores[2:], np.repeat(scores[:1], 2, axis=0), atol=1e-6)
 
 
 def test_each_distinct_text_is_embedded_once(embedder: Embedder, encoder: BagOfWords) -> None:
