@@ -14,6 +14,7 @@ from typing import Any
 
 import cdktf
 from cdktf import (
+    Annotations,
     Fn,
     LocalBackend,
     TerraformAsset,
@@ -379,8 +380,8 @@ class LakehouseStack(TerraformStack):
         )
 
     def _ingest_task(self, key: str, parameters: list[str], *, retries: bool) -> JobTask:
-        script = self.bundle.get(INGEST_SCRIPT)
-        python_file = script.workspace_path if script else f"{self.env.workspace_root}/{INGEST_SCRIPT}"
+        # The contract's path (the upload's workspace_path would be the same string); jobs depend on the upload.
+        python_file = f"{self.env.workspace_root}/{INGEST_SCRIPT}"
         return JobTask(
             task_key=key,
             job_cluster_key="ingest",
@@ -398,6 +399,8 @@ class LakehouseStack(TerraformStack):
 
     def _ingestion_jobs(self) -> None:
         env, i = self.env, self.env.ingestion
+        if INGEST_SCRIPT not in self.bundle:
+            Annotations.of(self).add_warning(f"{INGEST_SCRIPT} is not in the bundle yet: the ingestion jobs would fail")
         pause = "PAUSED" if i.paused else "UNPAUSED"
         common: dict[str, Any] = {
             "job_cluster": [self._job_cluster()],

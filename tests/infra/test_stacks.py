@@ -152,7 +152,6 @@ def test_ingestion_jobs(synth, stack):
     }
     assert wiki["continuous"] == {"pause_status": expected_pause}
     assert "schedule" not in wiki
-    script = "${databricks_workspace_file.file_pipelines_ingest_cli_py.workspace_path}"
     for job, params in (
         (gdelt, ["gdelt", "--base-url", env.ingestion.gdelt_base_url, "--out", f"{landing}/gdelt"]),
         (wiki, ["wikimedia", "--url", env.ingestion.wikimedia_url, "--out", f"{landing}/wikimedia"]),
@@ -161,10 +160,10 @@ def test_ingestion_jobs(synth, stack):
         python_task = task["spark_python_task"]
         assert python_task["parameters"] == params
         assert python_task["source"] == "WORKSPACE"
-        if "pipelines/ingest/cli.py" in {f.relative_path for f in bundle_files()}:
-            assert python_task["python_file"] == script
-        else:  # the ingest helper has not landed its script yet: the path is still the contract's
-            assert python_task["python_file"] == f"{env.workspace_root}/pipelines/ingest/cli.py"
+        assert python_task["python_file"] == f"{env.workspace_root}/pipelines/ingest/cli.py"
+        # Every uploaded file (the script among them once it exists) is in place before the job changes.
+        uploads = {f"databricks_workspace_file.{name}" for name in synth.resources(stack, "databricks_workspace_file")}
+        assert uploads <= set(job["depends_on"])
         assert task["library"] == pins
         (cluster,) = job["job_cluster"]
         new_cluster = cluster["new_cluster"]
