@@ -13,7 +13,7 @@ are found by listing, and since they inherit from their schema, any direct grant
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -57,6 +57,21 @@ class WorkspacePermissionError(WorkspaceError):
     """Authenticated, but the identity may not read a securable's grants (HTTP 403)."""
 
 
+def config_kwargs(
+    env: EnvironmentConfig, *, host: str | None, profile: str | None, environ: Mapping[str, str]
+) -> dict[str, Any]:
+    """SDK Config arguments: --host wins; else DATABRICKS_HOST or a profile (resolved by the SDK itself);
+    else the environment's `workspace_host` from infra/environments.toml."""
+    kwargs: dict[str, Any] = {}
+    if profile:
+        kwargs["profile"] = profile
+    if host:
+        kwargs["host"] = host
+    elif not (environ.get("DATABRICKS_HOST") or profile or environ.get("DATABRICKS_CONFIG_PROFILE")):
+        kwargs["host"] = env.workspace_host
+    return kwargs
+
+
 def workspace_client(
     env: EnvironmentConfig,
     *,
@@ -72,13 +87,8 @@ def workspace_client(
     from databricks.sdk import WorkspaceClient
     from databricks.sdk.core import Config
 
-    kwargs: dict[str, Any] = {"retry_timeout_seconds": retry_timeout_seconds}
-    if profile:
-        kwargs["profile"] = profile
-    if host:
-        kwargs["host"] = host
-    elif not (os.environ.get("DATABRICKS_HOST") or profile or os.environ.get("DATABRICKS_CONFIG_PROFILE")):
-        kwargs["host"] = env.workspace_host
+    kwargs = config_kwargs(env, host=host, profile=profile, environ=os.environ)
+    kwargs["retry_timeout_seconds"] = retry_timeout_seconds
     shown_host = kwargs.get("host") or os.environ.get("DATABRICKS_HOST") or f"profile {profile}"
     try:
         with _sdk_errors(shown_host, "configure the workspace client"):

@@ -7,6 +7,7 @@ It speaks the paths and JSON shapes databricks-sdk 0.162.0 uses (see databricks/
 - GET   /api/2.1/unity-catalog/tables?catalog_name=...&schema_name=...   (paginated)
 - GET   /api/2.1/unity-catalog/permissions/{securable_type}/{full_name}   (paginated)
 - PATCH /api/2.1/unity-catalog/permissions/{securable_type}/{full_name}   body {"changes": [...]}
+- POST  /api/2.0/pipelines/{id}/updates, GET /api/2.0/pipelines/{id}/updates/{update_id}  (post-deploy check)
 
 Errors use the platform's JSON error shape ({"error_code", "message"}), so the SDK raises its real exception
 types: 401 UNAUTHENTICATED for a missing/wrong bearer token, 403 PERMISSION_DENIED for a read-only token that
@@ -53,6 +54,8 @@ class UnityCatalogState:
     # (securable_type, full_name) -> principal -> privileges
     grants: dict[tuple[str, str], dict[str, set[str]]] = field(default_factory=dict)
     forbidden: set[tuple[str, str]] = field(default_factory=set)
+    # pipeline id -> the states successive GET .../updates/{id} calls return (the last one repeats)
+    pipeline_update_states: dict[str, list[str]] = field(default_factory=dict)
 
     def exists(self, securable_type: str, full_name: str) -> bool:
         if securable_type == "catalog":
@@ -130,10 +133,38 @@ class _Handler(BaseHTTPRequestHandler):
         next_token = str(start + size) if start + size < len(items) else None
         return page, next_token
 
+    def _pipelines(self, method: str, path: str) -> None:
+        """POST /api/2.0/pipelines/{id}/updates and GET /api/2.0/pipelines/{id}/updates/{update_id}."""
+        parts = path.strip("/").split("/")  # api 2.0 pipelines {id} updates [update_id]
+        states = self.server.state.pipeline_update_states.get(parts[3]) if len(parts) >= 5 else None
+        if states is None or parts[4] != "updates":
+            self._error(404, "RESOURCE_DOES_NOT_EXIST", f"pipeline in {path} not found")
+        elif method == "POST" and len(parts) == 5:
+            self._send(200, {"update_id": "update-1"})
+        elif method == "GET" and len(parts) == 6:
+            state = states.pop(0) if len(states) > 1 else states[0]
+            self._send(200, {"update": {"pipeline_id": parts[3], "update_id": parts[5], "state": state}})
+        else:
+            self._error(404, "NOT_FOUND", f"no such endpoint: {path}")
+
+    def do_POST(self) -> None:
+        url = urlsplit(self.path)
+        self.server.requests.append(("POST", url.path, url.query))
+        length = int(self.headers.get("Content-Length", "0") or 0)
+        self.rfile.read(length)
+        if self._authorized(write=True):
+            with self.server.lock:
+                self._pipelines("POST", url.path)
+
     def do_GET(self) -> None:
         url = urlsplit(self.path)
         query = parse_qs(url.query)
         self.server.requests.append(("GET", url.path, url.query))
+        if url.path.startswith("/api/2.0/pipelines/"):
+            if self._authorized(write=False):
+                with self.server.lock:
+                    self._pipelines("GET", url.path)
+            return
         if not url.path.startswith(PREFIX):
             # e.g. /.well-known/databricks-config (host metadata): absent on this server, as on older hosts.
             self._error(404, "NOT_FOUND", f"no such endpoint: {url.path}")
@@ -264,7 +295,8 @@ class FakeUnityCatalogServer(ThreadingHTTPServer):
         self.page_size = page_size
         self.lock = threading.Lock()
         self.requests: list[tuple[str, str, str]] = []
-        self._thread = threading.Thread(target=self.serve_forever, name="fake-uc", daemon=True)
+        # A short poll interval keeps shutdown (and so each test's teardown) fast.
+        self._thread = threading.Thread(target=self.serve_forever, args=(0.02,), name="fake-uc", daemon=True)
 
     @property
     def host(self) -> str:

@@ -1,0 +1,272 @@
+"""The grant audit end to end: the real databricks-sdk over HTTP against a loopback Unity Catalog server seeded
+from the permission matrix, then drift injected the ways it happens in real workspaces."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+from databricks.sdk import WorkspaceClient
+from databricks.sdk.errors import PermissionDenied
+from databricks.sdk.service.catalog import PermissionsChange, Privilege
+from fake_uc_server import PIPELINE_TABLES, FakeUnityCatalogServer, UnityCatalogState, seeded_state
+
+from infra.config import EnvironmentConfig, load_environment
+from infra.permissions import ANALYST_VIEW, PermissionMatrix, SecurableType
+from lakehouse.audit import (
+    WorkspaceAuthError,
+    WorkspacePermissionError,
+    WorkspaceUnreachableError,
+    config_kwargs,
+    run_audit,
+    workspace_client,
+)
+from lakehouse.cli import main
+from lakehouse.grants import FindingKind, GrantAudit, SecurableRef
+
+TOKEN = "test-token"
+
+
+@pytest.fixture(scope="module")
+def staging() -> EnvironmentConfig:
+    return load_environment("staging")
+
+
+@pytest.fixture(autouse=True)
+def isolated_sdk_auth(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Only what a test sets reaches the SDK: no developer profile, token or cloud CLI login."""
+    for name in list(os.environ):
+        if name.startswith(("DATABRICKS_", "ARM_", "AZURE_", "GOOGLE_")):
+            monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("DATABRICKS_CONFIG_FILE", str(tmp_path / "absent.databrickscfg"))
+    monkeypatch.setenv("HOME", str(tmp_path))
+
+
+@pytest.fixture
+def state(staging: EnvironmentConfig) -> UnityCatalogState:
+    return seeded_state(staging.catalog, staging.principals)
+
+
+@pytest.fixture
+def uc(state: UnityCatalogState) -> Iterator[FakeUnityCatalogServer]:
+    with FakeUnityCatalogServer(state) as server:
+        yield server
+
+
+def _client(
+    env: EnvironmentConfig, server: FakeUnityCatalogServer, monkeypatch: pytest.MonkeyPatch, token: str = TOKEN
+) -> WorkspaceClient:
+    monkeypatch.setenv("DATABRICKS_TOKEN", token)
+    return workspace_client(env, host=server.host, retry_timeout_seconds=5)
+
+
+def _audit(env: EnvironmentConfig, server: FakeUnityCatalogServer, monkeypatch: pytest.MonkeyPatch) -> GrantAudit:
+    return run_audit(env.name, client=_client(env, server, monkeypatch))
+
+
+def _cli(server_host: str, *args: str, token: str = TOKEN) -> Result:
+    env = {"DATABRICKS_HOST": server_host, "DATABRICKS_TOKEN": token}
+    return CliRunner().invoke(main, ["audit-grants", "--env", "staging", "--timeout", "5", *args], env=env)
+
+
+def test_a_workspace_as_deployed_is_clean_and_every_page_is_read(
+    staging: EnvironmentConfig, uc: FakeUnityCatalogServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    audit = _audit(staging, uc, monkeypatch)
+    assert audit.clean, audit.findings
+    expected_refs = {
+        SecurableRef(g.securable_type, g.full_name)
+        for g in PermissionMatrix.default().expected_grants(staging.catalog, staging.principals)
+    }
+    pipeline_tables = {SecurableRef(SecurableType.TABLE, f"{staging.catalog}.{s}.{t}") for s, t in PIPELINE_TABLES}
+    assert audit.securables_checked == len(expected_refs | pipeline_tables)
+    # The catalog has 5 principals and gold 4 tables: with pages of 2 both need page tokens.
+    paged = [(path, q) for method, path, q in uc.requests if "page_token=" in q]
+    assert any(path.endswith(f"/permissions/catalog/{staging.catalog}") for path, _ in paged)
+    assert any(path.endswith("/tables") and "schema_name=gold" in q for path, q in paged)
+    # information_schema is listed by the server but never audited.
+    assert not any("information_schema" in path for _, path, _ in uc.requests)
+
+
+def test_an_extra_grant_made_through_the_api_is_unexpected_and_exits_2(
+    staging: EnvironmentConfig, uc: FakeUnityCatalogServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writer = _client(staging, uc, monkeypatch)
+    writer.grants.update(
+        "schema",
+        f"{staging.catalog}.silver",
+        changes=[PermissionsChange(principal="analysts", add=[Privilege.SELECT, Privilege.USE_SCHEMA])],
+    )
+    (finding,) = _audit(staging, uc, monkeypatch).findings
+    assert (finding.securable.full_name, finding.principal, finding.kind) == (
+        f"{staging.catalog}.silver",
+        "analysts",
+        FindingKind.UNEXPECTED,
+    )
+    assert finding.unexpected_privileges == {"SELECT", "USE_SCHEMA"}
+    result = _cli(uc.host, "--format", "json")
+    assert result.exit_code == 2, result.output
+    assert json.loads(result.stdout)["counts"] == {"missing": 0, "unexpected": 1, "changed": 0}
+
+
+def test_a_revoked_privilege_is_changed(
+    staging: EnvironmentConfig, state: UnityCatalogState, uc: FakeUnityCatalogServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    state.revoke("schema", f"{staging.catalog}.gold", "compliance-auditors", "MODIFY")
+    (finding,) = _audit(staging, uc, monkeypatch).findings
+    assert finding.kind is FindingKind.CHANGED
+    assert finding.missing_privileges == {"MODIFY"}
+    assert finding.actual == {"USE_SCHEMA", "SELECT"}
+
+
+def test_a_case_changed_principal_is_drift_with_a_case_hint(
+    staging: EnvironmentConfig, state: UnityCatalogState, uc: FakeUnityCatalogServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    state.rename_principal("table", f"{staging.catalog}.gold.correlations_analyst", "analysts", "Analysts")
+    findings = _audit(staging, uc, monkeypatch).findings
+    assert {(f.principal, f.kind) for f in findings} == {
+        ("analysts", FindingKind.MISSING),
+        ("Analysts", FindingKind.UNEXPECTED),
+    }
+    assert all("only the case differs" in f.hint for f in findings)
+    result = _cli(uc.host)
+    assert result.exit_code == 2
+    assert "hint: table lakehouse_staging.gold.correlations_analyst / Analysts: only the case differs" in result.stdout
+
+
+def test_a_grant_on_a_pipeline_created_table_is_unexpected(
+    staging: EnvironmentConfig, state: UnityCatalogState, uc: FakeUnityCatalogServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    state.grant("table", f"{staging.catalog}.gold.correlations", "analysts", "SELECT")
+    (finding,) = _audit(staging, uc, monkeypatch).findings
+    assert finding.securable == SecurableRef(SecurableType.TABLE, f"{staging.catalog}.gold.correlations")
+    assert finding.kind is FindingKind.UNEXPECTED
+    result = _cli(uc.host, "--format", "markdown")
+    assert result.exit_code == 2
+    assert "| `table lakehouse_staging.gold.correlations` | `analysts` | unexpected | unexpected SELECT |" in (
+        result.stdout
+    )
+
+
+def test_grants_on_a_schema_outside_the_matrix_are_unexpected(
+    staging: EnvironmentConfig, state: UnityCatalogState, uc: FakeUnityCatalogServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    state.schemas.add(f"{staging.catalog}.scratch")
+    state.grant("schema", f"{staging.catalog}.scratch", "account users", "ALL_PRIVILEGES")
+    (finding,) = _audit(staging, uc, monkeypatch).findings
+    assert (finding.securable.full_name, finding.principal) == (f"{staging.catalog}.scratch", "account users")
+
+
+def test_a_privilege_newer_than_the_sdk_is_still_reported(
+    staging: EnvironmentConfig, state: UnityCatalogState, uc: FakeUnityCatalogServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The typed `w.grants.get` drops enum values it does not know; the audit reads the raw response.
+    state.grant("catalog", staging.catalog, "analysts", "SOME_FUTURE_PRIVILEGE")
+    (finding,) = _audit(staging, uc, monkeypatch).findings
+    assert finding.kind is FindingKind.CHANGED
+    assert finding.unexpected_privileges == {"SOME_FUTURE_PRIVILEGE"}
+
+
+def test_a_secure_view_that_is_not_deployed_reports_its_grants_missing(
+    staging: EnvironmentConfig, state: UnityCatalogState, uc: FakeUnityCatalogServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    del state.tables[f"{staging.catalog}.{ANALYST_VIEW[0]}.{ANALYST_VIEW[1]}"]
+    audit = _audit(staging, uc, monkeypatch)
+    assert [str(s) for s in audit.missing_securables] == [f"table {staging.catalog}.gold.correlations_analyst"]
+    (finding,) = audit.findings
+    assert (finding.principal, finding.kind) == ("analysts", FindingKind.MISSING)
+    assert "does not exist" in finding.hint
+
+
+def test_a_missing_catalog_reports_every_expected_grant_missing(
+    staging: EnvironmentConfig, state: UnityCatalogState, uc: FakeUnityCatalogServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    state.catalogs.clear()
+    audit = _audit(staging, uc, monkeypatch)
+    expected = PermissionMatrix.default().grants_by_securable(staging.principals)
+    assert len(audit.findings) == sum(len(by_principal) for by_principal in expected.values())
+    assert {f.kind for f in audit.findings} == {FindingKind.MISSING}
+
+
+def test_the_read_only_token_can_audit_but_not_grant(
+    staging: EnvironmentConfig, uc: FakeUnityCatalogServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reader = _client(staging, uc, monkeypatch, token="read-only-token")
+    assert run_audit(staging.name, client=reader).clean
+    with pytest.raises(PermissionDenied):
+        reader.grants.update(
+            "catalog", staging.catalog, changes=[PermissionsChange(principal="analysts", add=[Privilege.SELECT])]
+        )
+
+
+def test_a_wrong_token_is_an_authentication_error_that_says_how_to_fix_it(
+    staging: EnvironmentConfig, uc: FakeUnityCatalogServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = _client(staging, uc, monkeypatch, token="wrong")
+    with pytest.raises(WorkspaceAuthError, match=r"HTTP 401.*DATABRICKS_TOKEN.*github-oidc"):
+        run_audit(staging.name, client=client)
+    result = _cli(uc.host, token="wrong")
+    assert result.exit_code == 1
+    assert "authentication to http://127.0.0.1" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_a_securable_the_identity_may_not_read_is_a_permission_error(
+    staging: EnvironmentConfig, state: UnityCatalogState, uc: FakeUnityCatalogServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    state.forbidden.add(("schema", f"{staging.catalog}.ops"))
+    with pytest.raises(WorkspacePermissionError, match=r"HTTP 403.*lakehouse_staging\.ops.*MANAGE"):
+        _audit(staging, uc, monkeypatch)
+
+
+def test_an_unreachable_host_is_reported_as_such(staging: EnvironmentConfig, monkeypatch: pytest.MonkeyPatch) -> None:
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("DATABRICKS_TOKEN", TOKEN)
+    client = workspace_client(staging, host=f"http://127.0.0.1:{port}", retry_timeout_seconds=1)
+    with pytest.raises(WorkspaceUnreachableError, match=r"cannot reach the workspace at http://127\.0\.0\.1.*--host"):
+        run_audit(staging.name, client=client)
+
+
+def test_no_credentials_at_all_is_an_authentication_error(staging: EnvironmentConfig) -> None:
+    with pytest.raises(WorkspaceAuthError, match=r"no usable Databricks credentials.*DATABRICKS_HOST and"):
+        workspace_client(staging, host="http://127.0.0.1:9", retry_timeout_seconds=1)
+
+
+def test_the_host_comes_from_the_flag_then_unified_auth_then_the_environment_config(
+    staging: EnvironmentConfig,
+) -> None:
+    assert config_kwargs(staging, host=None, profile=None, environ={}) == {"host": staging.workspace_host}
+    assert config_kwargs(staging, host="https://x", profile=None, environ={"DATABRICKS_HOST": "https://y"}) == {
+        "host": "https://x"
+    }
+    # DATABRICKS_HOST or a profile: the SDK resolves the host itself.
+    assert config_kwargs(staging, host=None, profile=None, environ={"DATABRICKS_HOST": "https://y"}) == {}
+    assert config_kwargs(staging, host=None, profile="ci", environ={}) == {"profile": "ci"}
+    assert config_kwargs(staging, host=None, profile=None, environ={"DATABRICKS_CONFIG_PROFILE": "ci"}) == {}
+
+
+def test_post_deploy_pipeline_update_waits_for_a_terminal_state(
+    state: UnityCatalogState, uc: FakeUnityCatalogServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+    try:
+        import start_pipeline_update as script
+    finally:
+        sys.path.pop(0)
+    monkeypatch.setenv("DATABRICKS_HOST", uc.host)
+    monkeypatch.setenv("DATABRICKS_TOKEN", TOKEN)
+    state.pipeline_update_states["p-ok"] = ["QUEUED", "RUNNING", "COMPLETED"]
+    state.pipeline_update_states["p-bad"] = ["RUNNING", "FAILED"]
+    assert script.main(["--pipeline-id", "p-ok", "--poll-seconds", "0"]) == 0
+    assert script.main(["--pipeline-id", "p-bad", "--poll-seconds", "0"]) == 2
+    assert script.main(["--pipeline-id", "absent", "--poll-seconds", "0"]) == 1
+    state.pipeline_update_states["p-slow"] = ["RUNNING"]
+    assert script.main(["--pipeline-id", "p-slow", "--poll-seconds", "0", "--timeout-minutes", "0.001"]) == 1
