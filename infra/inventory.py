@@ -50,8 +50,10 @@ def load_stack(out_dir: Path, stack: str) -> dict[str, Any]:
     path = stack_file(out_dir, stack)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
+    except (FileNotFoundError, NotADirectoryError) as exc:
         raise StackOutputError(f"{path}: not found; synthesize first (`make synth` or `cdktf synth`)") from exc
+    except OSError as exc:
+        raise StackOutputError(f"{path}: cannot read it ({exc.strerror}); check --out") from exc
     except json.JSONDecodeError as exc:
         raise StackOutputError(f"{path}: not valid JSON ({exc}); synthesize again") from exc
     if not isinstance(data, dict):

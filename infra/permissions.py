@@ -199,6 +199,63 @@ class PermissionMatrix:
         return "\n".join(lines) + "\n"
 
 
+# -- workspace object ACLs (not Unity Catalog): who may use the compute and see the jobs the stacks create ---------
+
+
+class WorkspaceObject(StrEnum):
+    """Workspace objects the stacks create and permission (`databricks_permissions`)."""
+
+    SQL_WAREHOUSE = "sql_warehouse"
+    SHARED_CLUSTER = "shared_cluster"
+    INTERACTIVE_POLICY = "interactive_cluster_policy"
+    PIPELINE = "pipeline"
+    JOBS = "jobs"
+
+
+# Permission levels exactly as the Permissions API spells them. The pipeline's and jobs' owner is whoever deploys
+# (or the run-as service principal); owners are implicit and never listed here.
+WORKSPACE_ACLS: dict[WorkspaceObject, dict[Persona, str]] = {
+    # Everyone who reads tables or views needs a warehouse; the pipeline principal runs the alert queries.
+    WorkspaceObject.SQL_WAREHOUSE: {
+        Persona.PLATFORM_ADMINS: "CAN_MANAGE",
+        Persona.DATA_SCIENTISTS: "CAN_USE",
+        Persona.ANALYSTS: "CAN_USE",
+        Persona.COMPLIANCE: "CAN_USE",
+        Persona.PIPELINE: "CAN_USE",
+    },
+    # Data scientists explore on the shared cluster; compliance may attach for investigations.
+    WorkspaceObject.SHARED_CLUSTER: {
+        Persona.PLATFORM_ADMINS: "CAN_MANAGE",
+        Persona.DATA_SCIENTISTS: "CAN_RESTART",
+        Persona.COMPLIANCE: "CAN_ATTACH_TO",
+    },
+    # Data scientists may create their own clusters, but only through the capped interactive policy.
+    WorkspaceObject.INTERACTIVE_POLICY: {Persona.DATA_SCIENTISTS: "CAN_USE"},
+    WorkspaceObject.PIPELINE: {
+        Persona.PLATFORM_ADMINS: "CAN_MANAGE",
+        Persona.DATA_SCIENTISTS: "CAN_VIEW",
+        Persona.COMPLIANCE: "CAN_VIEW",
+    },
+    WorkspaceObject.JOBS: {
+        Persona.PLATFORM_ADMINS: "CAN_MANAGE",
+        Persona.DATA_SCIENTISTS: "CAN_VIEW",
+    },
+}
+
+
+def workspace_acls_markdown() -> str:
+    """The workspace ACLs as a docs table: one row per persona, one column per object."""
+    objects = list(WorkspaceObject)
+    lines = [
+        "| persona | " + " | ".join(f"`{o.value}`" for o in objects) + " |",
+        "|---" * (len(objects) + 1) + "|",
+    ]
+    for persona in Persona:
+        cells = [WORKSPACE_ACLS[o].get(persona, "-") for o in objects]
+        lines.append(f"| {persona.value} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def broad_all_privileges(grants: Iterable[tuple[str, Iterable[str]]]) -> list[str]:
     """Principals in `grants` (principal, privileges) that are broad groups holding ALL_PRIVILEGES."""
     return sorted(

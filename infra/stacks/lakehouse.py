@@ -53,6 +53,7 @@ from cdktf_cdktf_provider_databricks.job import (
     JobTaskSqlTaskAlert,
     JobTaskSqlTaskAlertSubscriptions,
 )
+from cdktf_cdktf_provider_databricks.permissions import Permissions, PermissionsAccessControl
 from cdktf_cdktf_provider_databricks.pipeline import (
     Pipeline,
     PipelineCluster,
@@ -74,7 +75,16 @@ from constructs import Construct
 
 from infra.bundle import INGEST_SCRIPT, PIPELINE_SOURCES_DIR, REPO_ROOT, bundle_files, job_pypi_requirements
 from infra.config import EnvironmentConfig, S3Backend
-from infra.permissions import LANDING_VOLUME, SCHEMAS, PermissionMatrix, Persona, Securable, SecurableType
+from infra.permissions import (
+    LANDING_VOLUME,
+    SCHEMAS,
+    WORKSPACE_ACLS,
+    PermissionMatrix,
+    Persona,
+    Securable,
+    SecurableType,
+    WorkspaceObject,
+)
 from infra.views import quote_name, secure_views
 from pipelines.settings import PipelineSettings
 
@@ -88,6 +98,16 @@ PIPELINE_ALERTS = ("on-update-failure", "on-update-fatal-failure", "on-flow-fail
 def _logical_id(*parts: str) -> str:
     """A Terraform-safe, readable resource name: `schema`, `gold` -> `schema_gold`."""
     return re.sub(r"[^A-Za-z0-9_]+", "_", "_".join(parts)).strip("_").lower()
+
+
+_APPLICATION_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+def _access_control(principal: str, level: str) -> PermissionsAccessControl:
+    """Service principals are named by application id (a UUID); everything else here is a group."""
+    if _APPLICATION_ID.match(principal):
+        return PermissionsAccessControl(service_principal_name=principal, permission_level=level)
+    return PermissionsAccessControl(group_name=principal, permission_level=level)
 
 
 def _workspace_api_path(workspace_path: str) -> str:
@@ -123,6 +143,7 @@ class LakehouseStack(TerraformStack):
         self._secure_views()
         self._grants()
         self._observability()
+        self._workspace_acls()
         self._outputs()
 
     # -- state and auth -------------------------------------------------------------------------------------------
@@ -413,7 +434,8 @@ class LakehouseStack(TerraformStack):
             "depends_on": [*self.bundle.values(), self.landing],
         }
         # GDELT publishes an export every 15 minutes; the loader lands the newest one into the volume.
-        self.gdelt_job = Job(
+        self.jobs: dict[str, Job] = {}
+        self.jobs["job_gdelt_loader"] = Job(
             self,
             "job_gdelt_loader",
             name=f"lakehouse-gdelt-loader-{env.name}",
@@ -429,7 +451,7 @@ class LakehouseStack(TerraformStack):
             **common,
         )
         # The recent-change stream never ends: a continuous job keeps one listener running and restarts it on failure.
-        self.wikimedia_job = Job(
+        self.jobs["job_wikimedia_listener"] = Job(
             self,
             "job_wikimedia_listener",
             name=f"lakehouse-wikimedia-listener-{env.name}",
@@ -560,8 +582,9 @@ class LakehouseStack(TerraformStack):
                 )
             )
         subscriptions = [JobTaskSqlTaskAlertSubscriptions(user_name=e) for e in env.notification_emails]
-        # Evaluates the alerts hourly and mails the on-call addresses when one triggers.
-        Job(
+        # Evaluates the alerts hourly and mails the on-call addresses when one triggers. It runs as its owner (the
+        # deployer, who owns the queries and alerts), so no extra ACL on them is needed.
+        self.jobs["job_alerts"] = Job(
             self,
             "job_alerts",
             name=f"lakehouse-alerts-{env.name}",
@@ -581,9 +604,31 @@ class LakehouseStack(TerraformStack):
                 pause_status="PAUSED" if env.ingestion.paused else "UNPAUSED",
             ),
             max_concurrent_runs=1,
-            run_as=JobRunAs(service_principal_name=env.principal(Persona.PIPELINE)),
             tags=dict(sorted(env.tags.items())),
         )
+
+    # -- workspace ACLs -------------------------------------------------------------------------------------------
+
+    def _workspace_acls(self) -> None:
+        targets: dict[WorkspaceObject, list[tuple[str, dict[str, Any]]]] = {
+            WorkspaceObject.SQL_WAREHOUSE: [("sql_warehouse", {"sql_endpoint_id": self.warehouse.id})],
+            WorkspaceObject.SHARED_CLUSTER: [("shared_cluster", {"cluster_id": self.shared_cluster.id})],
+            WorkspaceObject.INTERACTIVE_POLICY: [
+                ("cluster_policy_interactive", {"cluster_policy_id": self.interactive_policy.id})
+            ],
+            WorkspaceObject.PIPELINE: [("pipeline", {"pipeline_id": self.pipeline.id})],
+            WorkspaceObject.JOBS: [(name, {"job_id": job.id}) for name, job in sorted(self.jobs.items())],
+        }
+        for kind, objects in targets.items():
+            by_principal = {self.env.principal(persona): level for persona, level in WORKSPACE_ACLS[kind].items()}
+            for name, target in objects:
+                # Authoritative workspace ACL from infra/permissions.py WORKSPACE_ACLS (who may use or see it).
+                Permissions(
+                    self,
+                    _logical_id("permissions", name),
+                    access_control=[_access_control(p, level) for p, level in sorted(by_principal.items())],
+                    **target,
+                )
 
     def _outputs(self) -> None:
         # What operators need after an apply: where the data lives and which pipeline to start.

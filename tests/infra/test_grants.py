@@ -124,3 +124,43 @@ def test_missing_principal_is_an_actionable_error():
     del principals[Persona.COMPLIANCE]
     with pytest.raises(PermissionMatrixError, match=r"persona 'compliance' has no principal: add it under"):
         MATRIX.grants_by_securable(principals)
+
+
+# -- workspace ACLs (compute, pipeline, jobs) ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stack", ["staging", "production"])
+def test_workspace_acls_rendered_from_the_acl_table(synth, stack):
+    from infra.permissions import WORKSPACE_ACLS, WorkspaceObject
+
+    env = ENVS[stack]
+    permissions = synth.resources(stack, "databricks_permissions")
+    targets = {
+        "permissions_sql_warehouse": (WorkspaceObject.SQL_WAREHOUSE, "sql_endpoint_id"),
+        "permissions_shared_cluster": (WorkspaceObject.SHARED_CLUSTER, "cluster_id"),
+        "permissions_cluster_policy_interactive": (WorkspaceObject.INTERACTIVE_POLICY, "cluster_policy_id"),
+        "permissions_pipeline": (WorkspaceObject.PIPELINE, "pipeline_id"),
+        "permissions_job_gdelt_loader": (WorkspaceObject.JOBS, "job_id"),
+        "permissions_job_wikimedia_listener": (WorkspaceObject.JOBS, "job_id"),
+        "permissions_job_alerts": (WorkspaceObject.JOBS, "job_id"),
+    }
+    assert set(permissions) == set(targets)
+    for name, (kind, id_key) in targets.items():
+        resource = permissions[name]
+        assert resource[id_key].startswith("${")
+        rendered = {}
+        for ac in resource["access_control"]:
+            principal = ac.get("group_name") or ac.get("service_principal_name")
+            rendered[principal] = ac["permission_level"]
+        assert rendered == {env.principals[p]: level for p, level in WORKSPACE_ACLS[kind].items()}, name
+    # The pipeline service principal is named as a service principal, groups as groups.
+    warehouse = permissions["permissions_sql_warehouse"]["access_control"]
+    assert {"service_principal_name": env.principals[Persona.PIPELINE], "permission_level": "CAN_USE"} in warehouse
+    assert {"group_name": env.principals[Persona.ANALYSTS], "permission_level": "CAN_USE"} in warehouse
+
+
+def test_analysts_can_use_the_warehouse_but_not_the_shared_cluster():
+    from infra.permissions import WORKSPACE_ACLS, WorkspaceObject
+
+    assert WORKSPACE_ACLS[WorkspaceObject.SQL_WAREHOUSE][Persona.ANALYSTS] == "CAN_USE"
+    assert Persona.ANALYSTS not in WORKSPACE_ACLS[WorkspaceObject.SHARED_CLUSTER]
