@@ -563,7 +563,8 @@ class LakehouseStack(TerraformStack):
                 query_text=sql,
                 warehouse_id=self.warehouse.id,
                 parent_path=parent,
-                depends_on=list(self.bundle.values())[:1],
+                # The bundle uploads create the workspace folder the query is saved in.
+                depends_on=list(self.bundle.values()),
             )
             # Fires when the value is above zero.
             alerts.append(
