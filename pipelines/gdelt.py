@@ -318,7 +318,7 @@ def parse_export_line(line: str, *, source: str = "<string>", line_no: int = 1) 
 def iter_parse_export(lines: Iterable[str], *, source: str = "<string>") -> Iterator[GdeltEvent | Rejection]:
     """Parse lines in order (line numbers start at 1); blank lines are reported as rejections, not skipped."""
     for line_no, line in enumerate(lines, start=1):
-        if line in ("", "\n", "\r\n"):
+        if line in ("", "\r", "\n", "\r\n"):
             # A blank line is not a row; it is still reported so no line vanishes without a word.
             yield Rejection(source, line_no, "blank line", line)
             continue
@@ -327,7 +327,10 @@ def iter_parse_export(lines: Iterable[str], *, source: str = "<string>") -> Iter
 
 def parse_export_text(text: str, *, source: str = "<string>") -> ParseReport:
     """Parse a whole export file's text (LF or CRLF line ends)."""
-    lines = text.splitlines(keepends=True)
+    # Split on LF only: str.splitlines() also breaks on \x85, \u2028 and friends, which may occur inside a field.
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()  # the file's final newline ends the last row; it does not start an empty one
     events: list[GdeltEvent] = []
     rejections: list[Rejection] = []
     for outcome in iter_parse_export(lines, source=source):
