@@ -106,7 +106,7 @@ class GdeltFaults:
     # The first N requests (any path) answer `fail_status`, with `Retry-After: retry_after` unless it is None.
     fail_first: int = 0
     fail_status: int = 503
-    retry_after: float | None = 0
+    retry_after: int | None = 0  # whole seconds, as RFC 9110 delay-seconds are
     # lastupdate.txt advertises a wrong md5 for the export (the archive itself is fine).
     wrong_md5: bool = False
     # The published export archive is cut in half; lastupdate.txt's size and md5 describe the cut bytes, so only
@@ -260,7 +260,7 @@ class _GdeltHandler(_QuietHandler):
         if feed._take_failure():
             self.send_response(feed.faults.fail_status)
             if feed.faults.retry_after is not None:
-                self.send_header("Retry-After", f"{feed.faults.retry_after:g}")
+                self.send_header("Retry-After", str(feed.faults.retry_after))
             self._send_body(b"injected failure\n", "text/plain")
             return
         if not path.startswith(feed.path_prefix + "/"):
@@ -317,7 +317,7 @@ class StreamFaults:
     drop_mid_event_at: frozenset[int] = frozenset()
     # The first connections answer these statuses (one per connection), with Retry-After unless it is None.
     error_responses: tuple[int, ...] = ()
-    retry_after: float | None = 0
+    retry_after: int | None = 0  # whole seconds, as RFC 9110 delay-seconds are
     # These events carry broken JSON in `data:` (their ids are kept, as a buggy producer would send them).
     malformed_at: frozenset[int] = frozenset()
     # On a Last-Event-ID resume, restart this many events before the one asked for (replayed duplicates).
@@ -527,12 +527,12 @@ class _StreamHandler(_QuietHandler):
         self.wfile.flush()
         self.connection.shutdown(socket.SHUT_RDWR)
 
-    def _status(self, status: int, body: bytes, retry_after: float | None = None) -> None:
+    def _status(self, status: int, body: bytes, retry_after: int | None = None) -> None:
         with self.server.feed._lock:  # type: ignore[attr-defined]
             self.server.feed.stats.statuses.append(status)  # type: ignore[attr-defined]
         self.send_response(status)
         if retry_after is not None:
-            self.send_header("Retry-After", f"{retry_after:g}")
+            self.send_header("Retry-After", str(retry_after))
         self.send_header("Content-Type", "text/plain")
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Connection", "close")
