@@ -174,11 +174,14 @@ def event_views(event: Event) -> tuple[str, str]:
     """The two texts an event is embedded as: `<year> <story slug>` and `<year> <full event text>`.
 
     The slug carries the story; the full text adds actors and place (noisy but sometimes decisive); the year makes
-    titles such as "2019 Chilean protests" closer to events of 2019. Without a slug both views are the full text.
+    titles such as "2019 Chilean protests" closer to events of 2019. Without a slug both views are the full text;
+    an event with no text at all has two empty views (zero vectors).
     """
-    year = event.year or str(_as_utc(event.time).year)
     story = " ".join(url_slug_words(event.source_url))
     full = event.text or story
+    if not full:  # nothing to say about the event: the zero vector, never a match on the year alone
+        return "", ""
+    year = event.year or str(_as_utc(event.time).year)
     return f"{year} {story or full}".strip(), f"{year} {full}".strip()
 
 

@@ -91,8 +91,8 @@ class Embedder:
     """Embeds texts with a cache keyed by the exact text, so each distinct text is encoded once.
 
     `encode` (for tests and other models) maps a list of distinct texts to an (n, dim) array; by default the
-    bundled all-MiniLM-L6-v2 is loaded on first use. Outputs are re-normalized to unit length, so a dot product
-    is a cosine; the empty text maps to the zero vector (cosine 0 with everything) without calling the model.
+    bundled all-MiniLM-L6-v2 (dim 384) is loaded on first use. Outputs are re-normalized to unit length, so a dot
+    product is a cosine; the empty text maps to the zero vector (cosine 0 with everything) without calling the model.
     When the cache would exceed `max_cached_texts` it is emptied first (windows rarely share texts for long).
     """
 
@@ -102,8 +102,10 @@ class Embedder:
         *,
         batch_size: int = _DEFAULT_BATCH_SIZE,
         max_cached_texts: int = DEFAULT_MAX_CACHED_TEXTS,
+        dim: int = EMBEDDING_DIM,
     ) -> None:
         self._encode = encode
+        self._dim = dim
         self._batch_size = batch_size
         self._max_cached_texts = max_cached_texts
         self._cache: dict[str, Vectors] = {}
@@ -112,9 +114,7 @@ class Embedder:
 
     @property
     def dim(self) -> int:
-        for vector in self._cache.values():
-            return int(vector.shape[0])
-        return EMBEDDING_DIM
+        return self._dim
 
     def _encoder(self) -> EncodeFn:
         if self._encode is None:
@@ -131,9 +131,10 @@ class Embedder:
                     missing = list(dict.fromkeys(t for t in texts if t))
                     self._cache.clear()
                 vectors = np.asarray(self._encoder()(missing), dtype=np.float32)
-                if vectors.ndim != 2 or vectors.shape[0] != len(missing):
+                if vectors.shape != (len(missing), self._dim):
                     raise EmbeddingModelError(
-                        f"the encoder returned shape {vectors.shape} for {len(missing)} texts: expected (n, dim)"
+                        f"the encoder returned shape {vectors.shape} for {len(missing)} texts: "
+                        f"expected ({len(missing)}, {self._dim})"
                     )
                 norms = np.linalg.norm(vectors, axis=1, keepdims=True)
                 vectors = (vectors / np.where(norms == 0.0, 1.0, norms)).astype(np.float32)

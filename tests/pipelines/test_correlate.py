@@ -61,7 +61,7 @@ def encoder() -> BagOfWords:
 
 @pytest.fixture
 def embedder(encoder: BagOfWords) -> Embedder:
-    return Embedder(encode=encoder)
+    return Embedder(encode=encoder, dim=256)
 
 
 def event(event_id: str, url: str, time: datetime = T0, **fields: str) -> Event:
@@ -145,6 +145,12 @@ def test_event_views_use_the_slug_and_the_full_text_with_the_year() -> None:
     assert event_views(e) == ("2019 elijah cummings funeral", "2019 elijah cummings funeral. Maryland")
     no_url = event("2", "", Actor1Name="MARYLAND")
     assert event_views(no_url) == ("2019 Maryland", "2019 Maryland")
+    assert event_views(event("3", "")) == ("", "")  # no text: never matched on the year alone
+
+
+def test_an_event_without_text_matches_nothing(embedder: Embedder) -> None:
+    silent = [event("1", "https://x.com/12345")]
+    assert correlate_window(silent, [edit("a", "2019 in review")], embedder, threshold=-0.05, top_k=5) == []
 
 
 def test_matching_story_scores_above_unrelated_titles(embedder: Embedder) -> None:

@@ -22,7 +22,7 @@ class CountingEncoder:
 
 def test_each_distinct_text_is_encoded_once_and_rows_follow_the_input() -> None:
     encoder = CountingEncoder()
-    embedder = Embedder(encode=encoder)
+    embedder = Embedder(encode=encoder, dim=3)
     vectors = embedder.embed(["ab", "abc", "ab", "", "abc"])
     assert encoder.seen == ["ab", "abc"]
     assert vectors.shape == (5, 3) and vectors.dtype == np.float32
@@ -36,7 +36,7 @@ def test_each_distinct_text_is_encoded_once_and_rows_follow_the_input() -> None:
 
 def test_cache_is_bounded_without_losing_the_current_texts() -> None:
     encoder = CountingEncoder()
-    embedder = Embedder(encode=encoder, max_cached_texts=3)
+    embedder = Embedder(encode=encoder, max_cached_texts=3, dim=3)
     embedder.embed(["a", "bb", "ccc"])
     vectors = embedder.embed(["a", "dddd"])  # would make 4: the cache restarts with this call's texts
     assert embedder.cache_size() == 2
@@ -45,7 +45,7 @@ def test_cache_is_bounded_without_losing_the_current_texts() -> None:
 
 
 def test_an_encoder_returning_the_wrong_shape_is_an_error() -> None:
-    embedder = Embedder(encode=lambda texts: np.zeros((len(texts) + 1, 3), dtype=np.float32))
+    embedder = Embedder(encode=lambda texts: np.zeros((len(texts) + 1, 3), dtype=np.float32), dim=3)
     with pytest.raises(EmbeddingModelError, match="expected"):
         embedder.embed(["x"])
 
