@@ -280,29 +280,6 @@ def hardcoded_secret_violations(config: Any, path: str = "") -> list[str]:
     return out
 
 
-def _referenced(value: Any, resource_type: str, name: str) -> bool:
-    return isinstance(value, str) and f"${{{resource_type}.{name}." in value
-
-
-def securables_without_grants(synthesized: Mapping[str, Any]) -> list[str]:
-    """Catalogs and schemas that no `databricks_grants` resource points at (by reference or by literal name)."""
-    resources = synthesized.get("resource") or {}
-    grants = list((resources.get("databricks_grants") or {}).values())
-    out = []
-    for resource_type, target_key in (("databricks_catalog", "catalog"), ("databricks_schema", "schema")):
-        for name, config in (resources.get(resource_type) or {}).items():
-            literal = config.get("name") if resource_type == "databricks_catalog" else None
-            covered = any(
-                _referenced(g.get(target_key), resource_type, name) or (literal and g.get(target_key) == literal)
-                for g in grants
-            )
-            if not covered:
-                out.append(
-                    f"{resource_type}.{name} has no databricks_grants resource: render its grants from the matrix"
-                )
-    return out
-
-
 def _plain(value: Any) -> Any:
     if isinstance(value, Mapping):
         return unwrap_checkov_conf(value)
