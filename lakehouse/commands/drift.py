@@ -14,7 +14,7 @@ from infra.config import DEFAULT_CONFIG_PATH, ENVIRONMENT_NAMES
 @click.option("--env", "env_name", type=click.Choice(ENVIRONMENT_NAMES), required=True)
 @click.option(
     "--plan-json",
-    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    type=click.Path(path_type=Path, dir_okay=False),
     default=None,
     help="`terraform show -json PLANFILE` output. Without it, runs terraform plan in the stack folder.",
 )
@@ -62,10 +62,17 @@ def drift(
     """Classify every planned change as real drift or known provider noise, flag destroys and replacements of
     Unity Catalog securables, pipelines and jobs, and add the grant audit. Never applies anything."""
     from lakehouse.drift import DriftReport, FailOn, render, terraform_plan_json
-    from lakehouse.plan import load_plan
+    from lakehouse.plan import PlanFormatError, load_plan
 
     if plan_json is not None:
-        plan = load_plan(plan_json.read_text(encoding="utf-8"), str(plan_json))
+        try:
+            text = plan_json.read_text(encoding="utf-8")
+        except OSError as exc:  # exit 1 (an error), not click's usage exit 2 (which would read as "drift")
+            raise PlanFormatError(
+                f"{plan_json}: cannot read the plan ({exc.strerror}): make it with"
+                " `terraform show -json PLANFILE > FILE`, or omit --plan-json to run terraform here"
+            ) from exc
+        plan = load_plan(text, str(plan_json))
         source = f"`{plan_json}`"
     else:
         folder = stack_dir or Path("cdktf.out") / "stacks" / env_name

@@ -110,6 +110,12 @@ def test_an_audit_error_is_exit_1_with_the_reason(uc_env: tuple[FakeUnityCatalog
     assert "HTTP 401" in result.stderr
 
 
+def test_a_missing_plan_file_is_an_error_not_drift(tmp_path: Path) -> None:
+    result = _drift("--no-audit", "--plan-json", str(tmp_path / "absent.json"))
+    assert result.exit_code == 1
+    assert "cannot read the plan" in result.stderr
+
+
 def test_without_terraform_on_path_the_error_says_what_to_do(tmp_path: Path) -> None:
     result = _drift("--no-audit", "--stack-dir", str(tmp_path), env={"PATH": str(tmp_path)})
     assert result.exit_code == 1
