@@ -12,7 +12,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -134,6 +134,21 @@ def parse_checkov_report(stack: str, raw: str) -> PolicyReport:
     return PolicyReport(stack, tuple(sorted(results, key=lambda r: (r.passed, r.check_id, r.resource))))
 
 
+def name_resources(report: PolicyReport, synthesized: Mapping[str, Any]) -> PolicyReport:
+    """checkov names Python-check results in `.tf.json` files `resource.<name>`; restore `<type>.<name>`."""
+    types: dict[str, list[str]] = {}
+    for resource_type, by_name in (synthesized.get("resource") or {}).items():
+        for name in by_name or {}:
+            types.setdefault(name, []).append(resource_type)
+
+    def full(resource: str) -> str:
+        prefix, _, name = resource.partition(".")
+        candidates = types.get(name, [])
+        return f"{candidates[0]}.{name}" if prefix == "resource" and len(candidates) == 1 else resource
+
+    return PolicyReport(report.stack, tuple(replace(r, resource=full(r.resource)) for r in report.results))
+
+
 def checkov_command(stack_dir: Path, policies_dir: Path = POLICIES_DIR) -> list[str]:
     checkov = shutil.which("checkov") or str(Path(sys.executable).with_name("checkov"))
     return [
@@ -184,7 +199,7 @@ def run_policy_checks(
         if not path.is_file():
             raise StackOutputError(f"{path}: not found; synthesize first (`make synth` or `cdktf synth`)")
         report = run_checkov(stack, path.parent, policies_dir)
-        reports.append(report)
+        reports.append(name_resources(report, load_stack(out_dir, stack)))
     return reports
 
 

@@ -605,6 +605,10 @@ class LakehouseStack(TerraformStack):
                 pause_status="PAUSED" if env.ingestion.paused else "UNPAUSED",
             ),
             max_concurrent_runs=1,
+            # A failing evaluation (say, a missing table) must not look like a quiet "no alert".
+            email_notifications=JobEmailNotifications(on_failure=list(env.notification_emails))
+            if env.notification_emails
+            else None,
             tags=dict(sorted(env.tags.items())),
         )
 

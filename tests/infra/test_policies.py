@@ -77,6 +77,8 @@ def test_real_stacks_pass_every_check(stack_reports, stack):
     report = stack_reports[stack]
     assert report.failed == ()
     assert {r.check_id for r in report.passed} == CHECK_IDS
+    # Results name real resource addresses (checkov's `resource.<name>` is mapped back to `<type>.<name>`).
+    assert "databricks_cluster.shared_cluster" in {r.resource for r in report.passed if r.check_id == "CKV_LH_1"}
 
 
 def test_policy_command_exit_codes(synth, stack_reports, tmp_path):
