@@ -15,6 +15,7 @@ from typing import Any
 import cdktf
 from cdktf import (
     Annotations,
+    Aspects,
     Fn,
     LocalBackend,
     TerraformAsset,
@@ -75,6 +76,7 @@ from constructs import Construct
 
 from infra.bundle import INGEST_SCRIPT, PIPELINE_SOURCES_DIR, REPO_ROOT, bundle_files, job_pypi_requirements
 from infra.config import EnvironmentConfig, S3Backend
+from infra.guards import SynthGuards
 from infra.permissions import (
     LANDING_VOLUME,
     SCHEMAS,
@@ -145,6 +147,8 @@ class LakehouseStack(TerraformStack):
         self._observability()
         self._workspace_acls()
         self._outputs()
+        # Guards run on every resource of the stack before any JSON is written; a violation fails synth.
+        Aspects.of(self).add(SynthGuards())
 
     # -- state and auth -------------------------------------------------------------------------------------------
 

@@ -164,3 +164,20 @@ def test_analysts_can_use_the_warehouse_but_not_the_shared_cluster():
 
     assert WORKSPACE_ACLS[WorkspaceObject.SQL_WAREHOUSE][Persona.ANALYSTS] == "CAN_USE"
     assert Persona.ANALYSTS not in WORKSPACE_ACLS[WorkspaceObject.SHARED_CLUSTER]
+
+
+def test_grants_follow_whatever_matrix_the_stack_is_given(tmp_path):
+    """The stack re-types no privilege: a different matrix gives different grants."""
+    import json
+
+    from cdktf import App, Testing
+
+    from infra.permissions import PermissionMatrix, PersonaGrant
+    from infra.stacks import LakehouseStack
+
+    extra = PersonaGrant(Persona.ANALYSTS, schema("silver"), frozenset({"USE_SCHEMA", "SELECT"}))
+    matrix = PermissionMatrix((*MATRIX.rows, extra))
+    stack = LakehouseStack(App(outdir=str(tmp_path)), ENVS["staging"], matrix=matrix)
+    grants = json.loads(Testing.synth(stack))["resource"]["databricks_grants"]
+    silver = {g["principal"]: set(g["privileges"]) for g in grants["grants_schema_silver"]["grant"]}
+    assert silver[ENVS["staging"].principals[Persona.ANALYSTS]] == {"USE_SCHEMA", "SELECT"}

@@ -5,18 +5,17 @@ from __future__ import annotations
 import json
 
 import pytest
-from cdktf import App, Aspects
+from cdktf import App
 
 from infra.config import load_environment
 from infra.guard_rules import resource_violations, stack_violations
-from infra.guards import SynthGuards
 from infra.stacks import LakehouseStack
 
 
 def _guarded_stack(tmp_path):
+    """A real stack (which installs its own guards) to which a test adds one forbidden resource."""
     app = App(outdir=str(tmp_path / "out"))
     stack = LakehouseStack(app, load_environment("staging"))
-    Aspects.of(stack).add(SynthGuards())
     return app, stack
 
 
@@ -33,6 +32,7 @@ def test_broad_all_privileges_fails_synth(tmp_path):
     with pytest.raises(RuntimeError) as excinfo:
         app.synth()
     message = str(excinfo.value)
+    assert message.count("[staging/oops]") == 1, "one guard, one message"
     assert "[staging/oops] databricks_grants: grants ALL_PRIVILEGES to 'account users'" in message
     assert "grant specific privileges to a narrower group in infra/permissions.py" in message
     assert not (tmp_path / "out" / "stacks" / "staging" / "cdk.tf.json").exists()
