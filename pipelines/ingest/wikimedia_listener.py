@@ -235,7 +235,9 @@ class _Listener:
         self.result = ListenResult()
         self.state = _load_state(out_dir)
         if self.since:
-            self.state.last_event_id = None  # --since replays: the persisted position is deliberately ignored
+            # --since replays on purpose: ignore the saved position and the remembered ids (downstream dedupes).
+            self.state.last_event_id = None
+            self.state.recent_ids.clear()
         self.result.last_event_id = self.state.last_event_id
         self.position: str | None = self.state.last_event_id  # id of the last event seen (durable or not)
         self.batch = _Batch()
@@ -311,8 +313,12 @@ class _Listener:
         )
 
     def flush(self) -> None:
-        """Land the batch, then (only then) persist the resume position."""
-        batch, self.batch = self.batch, _Batch()
+        """Land the batch, then (only then) persist the resume position.
+
+        The batch stays in memory until its file is durable: if writing fails, nothing moves and a later flush (or
+        a restart from the saved position) delivers the same events again.
+        """
+        batch = self.batch
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
         name = f"recentchange-{stamp}-{uuid.uuid4().hex[:8]}"
         if batch.lines:
@@ -323,6 +329,7 @@ class _Listener:
             log.info("landed %s (%d events, %d bytes)", path.name, len(batch.lines), batch.size)
         if batch.rejected:
             _atomic_write(self.out_dir / REJECTED_DIR / f"{name}.jsonl", b"".join(batch.rejected))
+        self.batch = _Batch()
         if self.position == self.state.last_event_id and not batch.lines:
             return
         for meta_id in batch.meta_ids:
@@ -378,8 +385,16 @@ class _Listener:
         parser = SSEParser(self.position)
         try:
             while True:
-                with self._interruptible():
-                    chunk = response.raw.read1(65536)
+                # Only the network read is guarded: a failing disk write below must stop the listener, not be
+                # mistaken for a dropped connection.
+                try:
+                    with self._interruptible():
+                        chunk = response.raw.read1(65536)
+                except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+                    self.result.connection_errors += 1
+                    where = "mid-event" if parser.pending else "between events"
+                    log.warning("connection dropped %s (%s); resuming after id %s", where, exc, self.position)
+                    return ""
                 if not chunk:
                     if parser.pending:
                         log.warning("stream ended mid-event; the incomplete event is discarded and will be replayed")
@@ -395,11 +410,6 @@ class _Listener:
                 reason = self.should_stop()
                 if reason:
                     return reason
-        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
-            self.result.connection_errors += 1
-            where = "mid-event" if parser.pending else "between events"
-            log.warning("connection dropped %s (%s); resuming after id %s", where, exc, self.position)
-            return ""
         finally:
             response.close()
 
