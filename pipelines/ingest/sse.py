@@ -25,7 +25,7 @@ class SSEEvent:
 class SSEParser:
     """Feed bytes as they arrive; get back the events completed by them.
 
-    - lines end in CRLF, LF or CR (a CR at the end of a chunk waits for the next chunk);
+    - lines end in CRLF, LF or CR (a CRLF split across two chunks counts once);
     - a blank line dispatches the buffered event; an event without data is not dispatched (but its `id` sticks);
     - `:` lines are comments (heartbeats); unknown fields are ignored;
     - `retry: <digits>` sets `retry_ms`;
@@ -40,6 +40,7 @@ class SSEParser:
         self._data: list[str] = []
         self._event_type = ""
         self._fields_seen = False
+        self._skip_lf = False  # the previous chunk ended in CR: a leading LF now completes that CRLF
 
     @property
     def pending(self) -> bool:
@@ -52,8 +53,13 @@ class SSEParser:
         self._data = []
         self._event_type = ""
         self._fields_seen = False
+        self._skip_lf = False
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
+        if chunk and self._skip_lf:
+            self._skip_lf = False
+            if chunk.startswith(b"\n"):
+                chunk = chunk[1:]
         self._buffer += chunk
         events: list[SSEEvent] = []
         while True:
@@ -75,7 +81,8 @@ class SSEParser:
             return None
         if cr != -1 and (lf == -1 or cr < lf):
             if cr + 1 == len(self._buffer):
-                return None  # maybe the CR of a CRLF split across chunks: wait for the next byte
+                self._skip_lf = True  # maybe the CR of a CRLF split across chunks
+                return cr, cr + 1
             return (cr, cr + 2) if self._buffer[cr + 1 : cr + 2] == b"\n" else (cr, cr + 1)
         return lf, lf + 1
 
