@@ -160,11 +160,20 @@ def group_by_window(items: Iterable[T], time_of: Callable[[T], datetime], window
 
 # --------------------------------------------------------------------------------------------------- scoring
 
-# Neighbourhood size of the hubness correction: how many of its best partners define a text's "typical" cosine.
-HUBNESS_K = 5
+# The hubness correction (see `iter_window_scores`): score = cos - EVENT_WEIGHT * r_event - EDIT_WEIGHT * r_edit.
+# r_event is the event's best cosine in the window (its EVENT_NEIGHBOURS = 1 best partner): adding unrelated titles
+# to a window rarely beats an event's best partner, so this term barely moves when windows grow. r_edit is the mean
+# of the edit's EDIT_NEIGHBOURS best event cosines: how "hub-like" (close to many events) the title is. Chosen on
+# ../shared/bench/pairs_dev.jsonl for story-split CV F1 and for stability when windows are enlarged with extra
+# titles and events (docs/correlation.md, "Robustness"); the former symmetric CSLS (5 and 5, weights 1/2) lost
+# 0.03 F1 when windows grew 1.8x.
+EVENT_NEIGHBOURS = 1
+EDIT_NEIGHBOURS = 5
+EVENT_WEIGHT = 0.25
+EDIT_WEIGHT = 0.375
 # The cosine of two unrelated short news texts under all-MiniLM-L6-v2 (dev median 0.06, 75th percentile 0.11).
-# Every neighbourhood is padded with HUBNESS_K such virtual partners, so a tiny window (one event, one edit) is
-# not judged against itself and the correction never rewards a pair just for beating unrelated neighbours.
+# Every neighbourhood is padded with such virtual partners (as many as its size), so a tiny window (one event, one
+# edit) is not judged against itself and the correction never rewards a pair just for beating unrelated neighbours.
 BACKGROUND_COSINE = 0.1
 # Rows of the event x edit matrix computed at once: bounds memory to CHUNK_ROWS x n_edits floats per window.
 CHUNK_ROWS = 512
@@ -227,17 +236,19 @@ def iter_window_scores(
 ) -> Iterator[tuple[npt.NDArray[np.intp], npt.NDArray[np.float32]]]:
     """Scores of one window in chunks: yields (event positions, scores[len(positions), n_edits]).
 
-    score(event, edit) = cos - (r_event + r_edit) / 2, where cos is the mean cosine of the event's two views with
-    the edit text, and r_x is the mean of x's HUBNESS_K best cosines among the window's distinct texts on the
-    other side (padded with background partners). This is CSLS (Conneau et al., 2018, "Word translation without
-    parallel data") halved: it removes hubness, i.e. texts such as a generic slug or a broad title that are close
-    to everything. Two passes over chunks of distinct events keep memory at chunk_rows x distinct edit texts;
-    each pass is one matrix product per chunk. Every event position appears in exactly one chunk.
+    score(event, edit) = cos - EVENT_WEIGHT * r_event - EDIT_WEIGHT * r_edit, where cos is the mean cosine of the
+    event's two views with the edit text, r_event is the event's best cosine among the window's distinct edit texts
+    and r_edit the mean of the edit's EDIT_NEIGHBOURS best cosines among the window's distinct events (both padded
+    with background partners). This is a weighted, asymmetric CSLS (Conneau et al., 2018, "Word translation without
+    parallel data"): the edit term removes hubness (a broad title such as "Government" is close to every event),
+    the event term judges a pair relative to the event's best partner, which unlike a top-5 mean does not creep up
+    when a window holds more titles. Two passes over chunks of distinct events keep memory at chunk_rows x distinct
+    edit texts; each pass is one matrix product per chunk. Every event position appears in exactly one chunk.
     """
     if not events or not edits:
         return
     vectors = _WindowEmbeddings(events, edits, embedder)
-    k = HUBNESS_K
+    k = EDIT_NEIGHBOURS
     n_distinct = vectors.events.shape[0]
     chunks = [slice(i, min(i + chunk_rows, n_distinct)) for i in range(0, n_distinct, chunk_rows)]
     # Pass 1: every edit text's k best cosines over all distinct events (a running top-k across chunks).
@@ -249,8 +260,8 @@ def iter_window_scores(
     # Pass 2: the corrected scores, chunk by chunk, expanded back to event positions and edit columns.
     for rows in chunks:
         cos = vectors.cosines(rows)
-        r_event = _top_mean(cos, k, axis=1)
-        distinct_scores = cos - (r_event[:, None] + r_edit[None, :]) * 0.5
+        r_event = _top_mean(cos, EVENT_NEIGHBOURS, axis=1)
+        distinct_scores = cos - EVENT_WEIGHT * r_event[:, None] - EDIT_WEIGHT * r_edit[None, :]
         positions = np.flatnonzero((vectors.event_index >= rows.start) & (vectors.event_index < rows.stop))
         local = vectors.event_index[positions] - rows.start
         yield positions, np.asarray(distinct_scores[local][:, vectors.edit_index], dtype=np.float32)

@@ -16,6 +16,8 @@ import pytest
 import pipelines.correlate as correlate_module
 from pipelines.correlate import (
     BACKGROUND_COSINE,
+    EDIT_WEIGHT,
+    EVENT_WEIGHT,
     Edit,
     Event,
     Match,
@@ -174,7 +176,21 @@ def test_a_lone_pair_is_judged_against_background_partners(embedder: Embedder) -
     scores = window_scores(e, [edit("a", "Elijah Cummings funeral")], embedder)
     assert scores[0, 0] > 0.3
     unrelated = window_scores(e, [edit("b", "Kukulkan")], embedder)
-    assert unrelated[0, 0] == pytest.approx(-BACKGROUND_COSINE, abs=1e-6)
+    # cos 0, and both neighbourhoods are the background partners alone.
+    assert unrelated[0, 0] == pytest.approx(-(EVENT_WEIGHT + EDIT_WEIGHT) * BACKGROUND_COSINE, abs=1e-6)
+
+
+def test_more_titles_below_an_events_best_partner_leave_its_scores_unchanged(embedder: Embedder) -> None:
+    # A bigger window holds more loosely related titles. They must not lower the scores of the event's existing
+    # pairs (a top-5 mean over the event's row would rise with them and cost recall in larger windows).
+    events = [event("1", "https://x.com/2019/10/24/elijah-cummings-funeral-baltimore-church")]
+    edits = [edit("a", "Elijah Cummings funeral"), edit("b", "Kukulkan")]
+    base = window_scores(events, edits, embedder)
+    loosely = [edit(f"x{i}", f"{word} history") for i, word in enumerate(["Baltimore", "Church", "Funeral", "Elijah"])]
+    grown = window_scores(events, edits + loosely, embedder)
+    np.testing.assert_allclose(grown[:, :2], base, atol=1e-6)
+    assert (grown[0, 2:] < grown[0, 0]).all()  # the new titles are loosely related, not better
+    assert (grown[0, 2:] > grown[0, 1]).all()
 
 
 def test_hub_title_close_to_every_event_is_penalized(embedder: Embedder) -> None:
