@@ -119,14 +119,12 @@ def gdelt(
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Landing folder.")
 @click.option("--max-events", type=click.IntRange(min=1), default=None, help="Stop after N events have landed.")
 @click.option("--since", default=None, help="Replay from this ISO-8601 time or epoch ms (ignores saved position).")
-@click.option("--wiki", "wikis", multiple=True, help="Keep these wikis (repeat; '*' = all) [default: enwiki].")
-@click.option(
-    "--namespace", "namespaces", multiple=True, help="Keep these namespaces (repeat; '*' = all) [default: 0]."
-)
-@click.option(
-    "--type", "types", multiple=True, help="Keep these change types (repeat; '*' = all) [default: edit, new]."
-)
-@click.option("--bots/--no-bots", default=False, show_default=True, help="Keep bot edits.")
+@click.option("--max-seconds", type=float, default=None, help="Stop after this many seconds.")
+@click.option("--wiki", "wikis", multiple=True, help="Keep only these wikis, e.g. enwiki (repeat) [default: all].")
+@click.option("--namespace", "namespaces", multiple=True, type=int, help="Keep only these namespaces [default: all].")
+@click.option("--type", "types", multiple=True, help="Keep only these change types, e.g. edit (repeat) [default: all].")
+@click.option("--bots/--no-bots", default=True, show_default=True, help="Keep bot edits.")
+@click.option("--drop-duplicates", is_flag=True, help="Skip events whose meta.id was recently landed (still counted).")
 @click.option("--contact", default=None, help="Contact for the User-Agent (Wikimedia policy): e-mail or URL.")
 @click.option("--flush-bytes", type=click.IntRange(min=1), default=None, help="Flush a batch at this size.")
 @click.option("--flush-seconds", type=float, default=None, help="Flush a batch at this age.")
@@ -137,10 +135,12 @@ def wikimedia(
     out_dir: str,
     max_events: int | None,
     since: str | None,
+    max_seconds: float | None,
     wikis: tuple[str, ...],
-    namespaces: tuple[str, ...],
+    namespaces: tuple[int, ...],
     types: tuple[str, ...],
     bots: bool,
+    drop_duplicates: bool,
     contact: str | None,
     flush_bytes: int | None,
     flush_seconds: float | None,
@@ -151,16 +151,13 @@ def wikimedia(
     from pipelines.ingest.wikimedia_listener import DEFAULT_STREAM_URL, ListenerConfig, listen
 
     def action() -> int:
-        overrides: dict[str, Any] = {"include_bots": bots}
-        if wikis:
-            overrides["wikis"] = () if "*" in wikis else tuple(wikis)
-        if namespaces:
-            try:
-                overrides["namespaces"] = () if "*" in namespaces else tuple(int(n) for n in namespaces)
-            except ValueError:
-                raise IngestError(f"--namespace takes integers or '*', got {namespaces}") from None
-        if types:
-            overrides["types"] = () if "*" in types else tuple(types)
+        overrides: dict[str, Any] = {
+            "include_bots": bots,
+            "drop_duplicates": drop_duplicates,
+            "wikis": wikis,
+            "namespaces": namespaces,
+            "types": types,
+        }
         for key, value in (
             ("contact", contact),
             ("flush_max_bytes", flush_bytes),
@@ -171,7 +168,14 @@ def wikimedia(
             if value is not None:
                 overrides[key] = value
         config = ListenerConfig(**overrides)
-        result = listen(url or DEFAULT_STREAM_URL, out_dir, max_events=max_events, since=since, config=config)
+        result = listen(
+            url or DEFAULT_STREAM_URL,
+            out_dir,
+            max_events=max_events,
+            max_seconds=max_seconds,
+            since=since,
+            config=config,
+        )
         report = asdict(result)
         report["batches"] = [str(p) for p in result.batches]
         click.echo(json.dumps(report))

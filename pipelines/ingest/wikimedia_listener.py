@@ -7,12 +7,15 @@
   object per line) through a dot-prefixed temporary file, fsync and rename, so a batch appears whole or not at all.
 - Resume: only after a batch is durable is `<out>/_state/listener.json` rewritten (atomically) with the id of the
   last event accounted for and the most recent `meta.id`s. A restart or a reconnect sends that id as `Last-Event-ID`.
-  A crash between the two writes replays that batch: delivery is at-least-once, so downstream dedupes on `meta.id`;
-  the listener itself drops replayed `meta.id`s it still remembers and counts them.
+  A crash between the two writes replays that batch: delivery is at-least-once, so downstream dedupes on `meta.id`.
+  The listener counts every event whose `meta.id` it remembers landing (a replay or a source duplicate) and, with
+  `drop_duplicates`, skips it instead of landing it again.
 - Failures: exponential backoff with full jitter, never shorter than the server's `retry:` hint or `Retry-After`.
   Malformed events are not landed but written, with their id and the reason, to `<out>/_rejected/` and counted.
-- Stop: `max_events` (after that many events are durable), `idle_stop_s`, a `stop` event, or SIGTERM/SIGINT; each
-  flushes what it holds first.
+- Filters: by default every event lands (bronze is raw; the pipeline's silver layer applies `lakehouse.wikis` and
+  `lakehouse.include_bots`). Filters here only cut volume at the source and must keep a superset of what silver keeps.
+- Stop: `max_events` (after that many events are durable), `max_seconds`, `idle_stop_s`, a `stop` event, or
+  SIGTERM/SIGINT; each flushes what it holds first.
 """
 
 from __future__ import annotations
@@ -55,12 +58,17 @@ _SINCE_RE: Final = re.compile(r"[0-9]{10,13}|\d{4}-\d{2}-\d{2}(T[0-9:.]+(Z|[+-]\
 
 @dataclass(frozen=True)
 class ListenerConfig:
-    """What the listener keeps, who it says it is, and when it flushes. Empty filter tuples mean "any"."""
+    """What the listener keeps, who it says it is, and when it flushes. Empty filter tuples mean "any".
 
-    wikis: tuple[str, ...] = ("enwiki",)
-    namespaces: tuple[int, ...] = (0,)  # 0 = articles: the edits worth correlating with news
-    types: tuple[str, ...] = ("edit", "new")
-    include_bots: bool = False
+    The defaults land everything (bronze is raw); e.g. `wikis=("enwiki",)` cuts the stream's volume about tenfold.
+    """
+
+    wikis: tuple[str, ...] = ()
+    namespaces: tuple[int, ...] = ()
+    types: tuple[str, ...] = ()
+    include_bots: bool = True
+    # Skip (rather than land again) events whose meta.id is among the last `dedupe_window` landed; either way counted.
+    drop_duplicates: bool = False
     # Wikimedia's User-Agent policy: say who runs the client and how to reach them.
     contact: str = "lakehouse-platform data team <data-platform@example.org>"
     flush_max_bytes: int = 4 * 1024 * 1024
@@ -74,7 +82,7 @@ class ListenerConfig:
     max_failures: int | None = None
     # Stop (after flushing) when no event has arrived for this long; None: run until told to stop.
     idle_stop_s: float | None = None
-    # How many recent meta.ids are remembered (and persisted) to drop replayed duplicates.
+    # How many recent meta.ids are remembered (and persisted) to count, or drop, duplicates.
     dedupe_window: int = 5000
 
     def __post_init__(self) -> None:
@@ -109,7 +117,8 @@ class ListenResult:
 
     events_received: int = 0  # dispatched SSE events with data
     events_landed: int = 0  # durable in a landed batch
-    duplicates_skipped: int = 0  # replayed meta.ids the listener still remembered
+    duplicates_landed: int = 0  # landed although their meta.id was landed before (at-least-once; downstream dedupes)
+    duplicates_skipped: int = 0  # not landed because their meta.id was landed before (drop_duplicates)
     filtered_out: int = 0  # valid events the config's filters rejected
     malformed: int = 0  # events whose data is not a JSON object (written to _rejected/)
     reconnects: int = 0
@@ -219,6 +228,7 @@ class _Listener:
         out_dir: Path,
         *,
         max_events: int | None,
+        max_seconds: float | None,
         since: str | None,
         config: ListenerConfig,
         session: requests.Session | None,
@@ -227,6 +237,7 @@ class _Listener:
         self.url = url
         self.out_dir = out_dir
         self.max_events = max_events
+        self.deadline = None if max_seconds is None else time.monotonic() + max_seconds
         self.since = validate_since(since) if since else None
         self.config = config
         self.session = session or requests.Session()
@@ -272,6 +283,8 @@ class _Listener:
             return "max_events"
         if self.config.idle_stop_s is not None and time.monotonic() - self.last_event_at >= self.config.idle_stop_s:
             return "idle"
+        if self.deadline is not None and time.monotonic() >= self.deadline:
+            return "max_seconds"
         return ""
 
     # --- events ---
@@ -291,13 +304,15 @@ class _Listener:
             return
         meta = payload.get("meta")
         meta_id = meta.get("id") if isinstance(meta, dict) else None
-        if isinstance(meta_id, str) and (meta_id in self.state.recent_ids or meta_id in self.batch.meta_ids):
-            self.result.duplicates_skipped += 1
-            log.info("duplicate meta.id %s (replayed event id=%s) skipped", meta_id, event.id)
-            return
         if not self.config.accepts(payload):
             self.result.filtered_out += 1
             return
+        if isinstance(meta_id, str) and (meta_id in self.state.recent_ids or meta_id in self.batch.meta_ids):
+            if self.config.drop_duplicates:
+                self.result.duplicates_skipped += 1
+                log.info("duplicate meta.id %s (event id=%s) skipped", meta_id, event.id)
+                return
+            self.result.duplicates_landed += 1
         # Land the event's own JSON text when it is one line (byte-for-byte), else a compact re-serialization.
         text = event.data if "\n" not in event.data and "\r" not in event.data else json.dumps(payload)
         line = text.encode("utf-8") + b"\n"
@@ -345,8 +360,12 @@ class _Listener:
     @property
     def read_timeout_s(self) -> float:
         # A silent server must not keep an idle-stopping listener blocked past its idle limit.
-        idle = self.config.idle_stop_s
-        return self.config.read_timeout_s if idle is None else min(self.config.read_timeout_s, max(idle, 0.05))
+        limits = [self.config.read_timeout_s]
+        if self.config.idle_stop_s is not None:
+            limits.append(self.config.idle_stop_s)
+        if self.deadline is not None:
+            limits.append(self.deadline - time.monotonic())
+        return max(min(limits), 0.05)
 
     def backoff_delay(self, failures: int, floor_s: float | None) -> float:
         cap = min(self.config.backoff_max_s, self.config.backoff_initial_s * 2 ** max(0, failures - 1))
@@ -470,6 +489,7 @@ def listen(
     out_dir: str | Path = ".",
     *,
     max_events: int | None = None,
+    max_seconds: float | None = None,
     since: str | None = None,
     config: ListenerConfig = ListenerConfig(),  # frozen default
     session: requests.Session | None = None,
@@ -479,13 +499,22 @@ def listen(
     """Consume the recentchange stream at `url` into JSON-lines batches under `out_dir` until told to stop.
 
     Resumes from `out_dir/_state/listener.json` unless `since` (ISO-8601 or epoch ms) asks for a replay. Stops after
-    `max_events` landed events, after `config.idle_stop_s` without events, when `stop` is set, or on SIGTERM/SIGINT
-    (when `handle_signals` and running on the main thread); always flushes first.
+    `max_events` landed events, after `max_seconds`, after `config.idle_stop_s` without events, when `stop` is set,
+    or on SIGTERM/SIGINT (when `handle_signals` and running on the main thread); always flushes first.
     """
     if max_events is not None and max_events < 1:
         raise IngestError(f"--max-events must be at least 1, got {max_events}")
+    if max_seconds is not None and max_seconds <= 0:
+        raise IngestError(f"--max-seconds must be positive, got {max_seconds}")
     listener = _Listener(
-        url, Path(out_dir), max_events=max_events, since=since, config=config, session=session, stop=stop
+        url,
+        Path(out_dir),
+        max_events=max_events,
+        max_seconds=max_seconds,
+        since=since,
+        config=config,
+        session=session,
+        stop=stop,
     )
     on_main = threading.current_thread() is threading.main_thread()
     previous: dict[signal.Signals, Any] = {}

@@ -28,12 +28,8 @@ from pipelines.ingest.wikimedia_listener import ListenerConfig, ListenResult, li
 
 pytestmark = pytest.mark.timeout(60)
 
-# No filters, fast backoff: the scenarios are about delivery, not about which events are kept.
+# The default filters (none: bronze is raw), fast backoff: the scenarios are about delivery.
 ALL = ListenerConfig(
-    wikis=(),
-    namespaces=(),
-    types=(),
-    include_bots=True,
     backoff_initial_s=0.01,
     backoff_max_s=0.05,
     connect_timeout_s=2,
@@ -147,16 +143,32 @@ def test_malformed_json_event_is_set_aside_with_its_id_and_counted(
     assert set(meta_ids(source)) - set(meta_ids(landed_events(tmp_path))) == {source[4]["meta"]["id"]}
 
 
-def test_replayed_duplicates_are_dropped_and_counted(tmp_path: Path) -> None:
+def test_replayed_duplicates_land_at_least_once_and_are_counted(tmp_path: Path) -> None:
     source = recentchanges(12)
     # The server restarts 2 events early on every resume (an overlapping replay).
     faults = StreamFaults(events_per_connection=4, replay_overlap=2)
-    result, stats = run_stream(source, tmp_path, faults=faults, max_events=12)
+    # Connections deliver 0-3, 2-5, 4-7, 6-9, 8-11: four resumes, two events replayed each.
+    result, stats = run_stream(source, tmp_path, faults=faults, max_events=12 + 4 * 2)
+    replayed = len(stats.sent_indices) - len(set(stats.sent_indices))
+    assert replayed == 4 * 2
+    assert (result.duplicates_landed, result.duplicates_skipped) == (replayed, 0)
+    landed = landed_events(tmp_path)
+    assert [e for i, e in enumerate(landed) if e not in landed[:i]] == source  # nothing lost, order kept
+    figs = figures("replay_duplicates_default", source, tmp_path)
+    assert figs == {"sent": 12, "landed": 20, "duplicates": 8, "lost": 0}
+
+
+def test_replayed_duplicates_are_dropped_and_counted_with_drop_duplicates(tmp_path: Path) -> None:
+    source = recentchanges(12)
+    faults = StreamFaults(events_per_connection=4, replay_overlap=2)
+    config = ListenerConfig(**{**ALL.__dict__, "drop_duplicates": True})
+    result, stats = run_stream(source, tmp_path, faults=faults, max_events=12, config=config)
     replayed = len(stats.sent_indices) - len(set(stats.sent_indices))
     assert replayed >= 4
-    assert result.duplicates_skipped == replayed
+    assert (result.duplicates_skipped, result.duplicates_landed) == (replayed, 0)
     assert landed_events(tmp_path) == source
-    assert figures("replay_duplicates", source, tmp_path) == {"sent": 12, "landed": 12, "duplicates": 0, "lost": 0}
+    figs = figures("replay_duplicates_dropped", source, tmp_path)
+    assert figs == {"sent": 12, "landed": 12, "duplicates": 0, "lost": 0}
 
 
 def test_restart_resumes_from_the_persisted_event_id(tmp_path: Path) -> None:
@@ -173,10 +185,11 @@ def test_restart_resumes_from_the_persisted_event_id(tmp_path: Path) -> None:
 
 def test_restart_after_a_replay_overlap_drops_duplicates_remembered_in_state(tmp_path: Path) -> None:
     source = recentchanges(10)
+    config = ListenerConfig(**{**ALL.__dict__, "drop_duplicates": True})
     with EventStreamServer(source, faults=StreamFaults(replay_overlap=3)) as server:
-        listen(server.url, tmp_path, max_events=5, config=ALL, handle_signals=False)
-        second = listen(server.url, tmp_path, max_events=5, config=ALL, handle_signals=False)
-    assert second.duplicates_skipped == 3
+        listen(server.url, tmp_path, max_events=5, config=config, handle_signals=False)
+        second = listen(server.url, tmp_path, max_events=5, config=config, handle_signals=False)
+    assert second.duplicates_skipped == 3  # remembered across the restart through the state file
     assert landed_events(tmp_path) == source
 
 
@@ -236,12 +249,38 @@ def test_filters_come_from_config(tmp_path: Path) -> None:
         recentchange(4, bot=True),
         recentchange(5, type_="new"),
     ]
-    config = ListenerConfig(backoff_initial_s=0.01, backoff_max_s=0.05, idle_stop_s=0.5)  # defaults otherwise
+    config = ListenerConfig(
+        wikis=("enwiki",),
+        namespaces=(0,),
+        types=("edit", "new"),
+        include_bots=False,
+        backoff_initial_s=0.01,
+        backoff_max_s=0.05,
+        idle_stop_s=0.5,
+    )
     result, _ = run_stream(source, tmp_path, config=config)
     assert landed_events(tmp_path) == [source[0], source[5]]
     assert (result.filtered_out, result.stopped_by) == (4, "idle")
     # The position moved past the filtered events too, so a restart does not fetch them again.
     assert json.loads(state_path(tmp_path).read_text())["last_event_id"] == event_id_for(5)
+
+
+def test_by_default_every_event_lands_because_bronze_is_raw(tmp_path: Path) -> None:
+    source = [recentchange(0), recentchange(1, wiki="dewiki"), recentchange(2, namespace=1), recentchange(3, bot=True)]
+    result, _ = run_stream(source, tmp_path, max_events=4, config=ListenerConfig(backoff_initial_s=0.01))
+    assert landed_events(tmp_path) == source
+    assert result.filtered_out == 0
+
+
+def test_max_seconds_bounds_a_run(tmp_path: Path) -> None:
+    source = recentchanges(500)
+    started = time.monotonic()
+    with EventStreamServer(source, interval_s=0.01) as server:
+        result = listen(server.url, tmp_path, max_seconds=0.5, config=ALL, handle_signals=False)
+    assert result.stopped_by == "max_seconds"
+    assert 0.5 <= time.monotonic() - started < 5
+    assert 0 < result.events_landed < 500
+    assert landed_events(tmp_path) == source[: result.events_landed]
 
 
 def test_since_replays_from_a_time_and_ignores_the_saved_position(tmp_path: Path) -> None:
@@ -368,10 +407,23 @@ def test_lakehouse_ingest_wikimedia_as_written(tmp_path: Path) -> None:
     assert landed_events(tmp_path) == source[:5]
 
 
-def test_cli_rejects_a_bad_namespace_with_exit_code_1(tmp_path: Path) -> None:
-    result = CliRunner().invoke(
+def test_cli_filters_and_bad_values(tmp_path: Path) -> None:
+    source = [recentchange(0), recentchange(1, wiki="dewiki"), recentchange(2, bot=True), recentchange(3)]
+    with EventStreamServer(source) as server:
+        result = CliRunner().invoke(
+            lakehouse_main,
+            [
+                *("ingest", "wikimedia", "--url", server.url, "--out", str(tmp_path), "--max-events", "2"),
+                *("--wiki", "enwiki", "--namespace", "0", "--no-bots", "--contact", "ops@example.net"),
+            ],
+        )
+        user_agents = server.stats.user_agents
+    assert result.exit_code == 0, result.output
+    assert landed_events(tmp_path) == [source[0], source[3]]
+    assert "(ops@example.net)" in user_agents[0]
+    bad = CliRunner().invoke(
         lakehouse_main,
         ["ingest", "wikimedia", "--url", "http://127.0.0.1:9/x", "--out", str(tmp_path), "--namespace", "main"],
     )
-    assert result.exit_code == 1
-    assert "--namespace takes integers or '*'" in result.output
+    assert bad.exit_code == 2  # click's usage error
+    assert "'main' is not a valid integer" in bad.output
