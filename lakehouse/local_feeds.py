@@ -28,7 +28,7 @@ import socket
 import threading
 import time
 import zipfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -539,21 +539,3 @@ class _StreamHandler(_QuietHandler):
         self.end_headers()
         self.wfile.write(body)
         self.close_connection = True
-
-
-def iter_sse_capture(text: str) -> Iterator[tuple[str | None, str]]:
-    """(id, data) of each event in a raw SSE capture (e.g. a saved EventStreams session); comments skipped."""
-    for block in text.replace("\r\n", "\n").split("\n\n"):
-        event_id: str | None = None
-        data: list[str] = []
-        for line in block.split("\n"):
-            if not line or line.startswith(":"):
-                continue
-            name, _, value = line.partition(":")
-            value = value.removeprefix(" ")
-            if name == "id":
-                event_id = value
-            elif name == "data":
-                data.append(value)
-        if data:
-            yield event_id, "\n".join(data)

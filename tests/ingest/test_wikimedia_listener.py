@@ -21,7 +21,7 @@ from click.testing import CliRunner
 from ingest_factories import landed_events, meta_ids, partial_files, recentchange, recentchanges
 
 from lakehouse.cli import main as lakehouse_main
-from lakehouse.local_feeds import EventStreamServer, StreamFaults, StreamStats, event_id_for
+from lakehouse.local_feeds import EventStreamServer, StreamFaults, StreamStats, event_id_for, offset_from_event_id
 from pipelines.ingest import IngestError
 from pipelines.ingest import wikimedia_listener as wl
 from pipelines.ingest.wikimedia_listener import ListenerConfig, ListenResult, listen, state_path
@@ -54,14 +54,24 @@ def run_stream(
 
 
 def figures(name: str, source: list[dict[str, Any]], out: Path) -> dict[str, int]:
-    """Events sent by the source, landed, duplicated and lost; printed for the report (pytest -s)."""
+    """Source events sent, landed, duplicated, set aside as malformed, and lost; printed for the report (pytest -s).
+
+    An event counts as lost only when it is neither landed nor accounted for in `_rejected/`.
+    """
     landed = meta_ids(landed_events(out))
     counts = Counter(landed)
+    rejected_ids = set()
+    for path in (out / "_rejected").glob("*.jsonl"):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            offset = offset_from_event_id(json.loads(line)["event_id"])
+            assert offset is not None
+            rejected_ids.add(source[offset]["meta"]["id"])
     result = {
         "sent": len(source),
         "landed": len(landed),
         "duplicates": sum(n - 1 for n in counts.values()),
-        "lost": len(set(meta_ids(source)) - set(landed)),
+        "rejected": len(rejected_ids),
+        "lost": len(set(meta_ids(source)) - set(landed) - rejected_ids),
     }
     print(f"FIGURES {name}: {json.dumps(result)}")
     return result
@@ -77,7 +87,7 @@ def test_clean_stream_lands_every_event_once_in_order(tmp_path: Path) -> None:
     source = recentchanges(20)
     result, stats = run_stream(source, tmp_path, max_events=20)
     assert landed_events(tmp_path) == source
-    assert figures("clean", source, tmp_path) == {"sent": 20, "landed": 20, "duplicates": 0, "lost": 0}
+    assert figures("clean", source, tmp_path) == {"sent": 20, "landed": 20, "duplicates": 0, "rejected": 0, "lost": 0}
     assert (result.events_landed, result.stopped_by, stats.connections) == (20, "max_events", 1)
     state = json.loads(state_path(tmp_path).read_text())
     assert state["last_event_id"] == event_id_for(19)
@@ -101,7 +111,13 @@ def test_connection_dropped_mid_event_resumes_with_last_event_id_and_loses_nothi
     assert stats.last_event_ids == [None, event_id_for(2), event_id_for(8)]
     assert result.connection_errors == 2
     assert landed_events(tmp_path) == source
-    assert figures("drop_mid_event", source, tmp_path) == {"sent": 15, "landed": 15, "duplicates": 0, "lost": 0}
+    assert figures("drop_mid_event", source, tmp_path) == {
+        "sent": 15,
+        "landed": 15,
+        "duplicates": 0,
+        "rejected": 0,
+        "lost": 0,
+    }
     assert_nothing_partial(tmp_path)
 
 
@@ -121,7 +137,13 @@ def test_http_500_and_503_are_retried_honouring_retry_after(tmp_path: Path) -> N
     assert elapsed >= 2.0  # two Retry-After: 1 answers, far above the 0.05 s backoff cap
     assert result.reconnects == 2
     assert landed_events(tmp_path) == source
-    assert figures("http_500_503", source, tmp_path) == {"sent": 6, "landed": 6, "duplicates": 0, "lost": 0}
+    assert figures("http_500_503", source, tmp_path) == {
+        "sent": 6,
+        "landed": 6,
+        "duplicates": 0,
+        "rejected": 0,
+        "lost": 0,
+    }
 
 
 def test_malformed_json_event_is_set_aside_with_its_id_and_counted(
@@ -139,7 +161,7 @@ def test_malformed_json_event_is_set_aside_with_its_id_and_counted(
     assert f"malformed event id={event_id_for(4)}" in caplog.text
     figs = figures("malformed_json", source, tmp_path)
     # The malformed event is accounted for (in _rejected/), not lost: every valid event landed.
-    assert figs == {"sent": 10, "landed": 9, "duplicates": 0, "lost": 1}
+    assert figs == {"sent": 10, "landed": 9, "duplicates": 0, "rejected": 1, "lost": 0}
     assert set(meta_ids(source)) - set(meta_ids(landed_events(tmp_path))) == {source[4]["meta"]["id"]}
 
 
@@ -155,7 +177,7 @@ def test_replayed_duplicates_land_at_least_once_and_are_counted(tmp_path: Path) 
     landed = landed_events(tmp_path)
     assert [e for i, e in enumerate(landed) if e not in landed[:i]] == source  # nothing lost, order kept
     figs = figures("replay_duplicates_default", source, tmp_path)
-    assert figs == {"sent": 12, "landed": 20, "duplicates": 8, "lost": 0}
+    assert figs == {"sent": 12, "landed": 20, "duplicates": 8, "rejected": 0, "lost": 0}
 
 
 def test_replayed_duplicates_are_dropped_and_counted_with_drop_duplicates(tmp_path: Path) -> None:
@@ -168,7 +190,7 @@ def test_replayed_duplicates_are_dropped_and_counted_with_drop_duplicates(tmp_pa
     assert (result.duplicates_skipped, result.duplicates_landed) == (replayed, 0)
     assert landed_events(tmp_path) == source
     figs = figures("replay_duplicates_dropped", source, tmp_path)
-    assert figs == {"sent": 12, "landed": 12, "duplicates": 0, "lost": 0}
+    assert figs == {"sent": 12, "landed": 12, "duplicates": 0, "rejected": 0, "lost": 0}
 
 
 def test_restart_resumes_from_the_persisted_event_id(tmp_path: Path) -> None:
@@ -180,7 +202,7 @@ def test_restart_resumes_from_the_persisted_event_id(tmp_path: Path) -> None:
     assert (first.events_landed, second.events_landed) == (5, 7)
     assert stats.last_event_ids == [None, event_id_for(4)]
     assert landed_events(tmp_path) == source
-    assert figures("restart", source, tmp_path) == {"sent": 12, "landed": 12, "duplicates": 0, "lost": 0}
+    assert figures("restart", source, tmp_path) == {"sent": 12, "landed": 12, "duplicates": 0, "rejected": 0, "lost": 0}
 
 
 def test_restart_after_a_replay_overlap_drops_duplicates_remembered_in_state(tmp_path: Path) -> None:
@@ -427,3 +449,26 @@ def test_cli_filters_and_bad_values(tmp_path: Path) -> None:
     )
     assert bad.exit_code == 2  # click's usage error
     assert "'main' is not a valid integer" in bad.output
+
+
+def test_all_faults_together_on_a_long_sequence(tmp_path: Path) -> None:
+    source = recentchanges(600)
+    faults = StreamFaults(
+        drop_mid_event_at=frozenset({37, 150, 151, 402}),
+        error_responses=(503, 500),
+        retry_after=0,
+        malformed_at=frozenset({5, 300}),
+        replay_overlap=3,
+        events_per_connection=90,
+        split_events=True,
+        retry_ms=20,
+    )
+    config = ListenerConfig(**{**ALL.__dict__, "idle_stop_s": 0.6, "flush_max_bytes": 50_000})
+    result, stats = run_stream(source, tmp_path, faults=faults, config=config)
+    replayed = len(stats.sent_indices) - len(set(stats.sent_indices))
+    figs = figures("all_faults_600", source, tmp_path)
+    assert figs["lost"] == 0 and figs["rejected"] == 2
+    assert figs["duplicates"] == result.duplicates_landed == replayed > 0
+    assert result.malformed == 2 and result.stopped_by == "idle"
+    assert len(result.batches) > 1
+    assert_nothing_partial(tmp_path)
