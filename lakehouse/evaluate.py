@@ -8,6 +8,11 @@ The pairs are scored by the engine itself: events are grouped into the pipeline'
 `pipelines.correlate` scores every event x edit of the window exactly as the pipeline does. A pair is predicted
 positive when `correlate_window` would return it: score >= threshold and rank <= top_k. The token-overlap
 (Jaccard) baseline scores the same pairs with the same event and edit texts.
+
+Robustness tools (docs/correlation.md, "Robustness"): `story_ids` groups pairs into stories, `story_split_cv`
+calibrates the threshold on some stories and measures it on the others, and `enlarge_windows` + `score_pairs(...,
+extras=...)` score the pairs inside windows grown with unlabeled titles and events taken from the other windows, to
+see how F1 at a fixed threshold moves when windows hold more texts than the labeled set.
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from lakehouse.errors import LakehouseError
 from pipelines import settings
@@ -113,10 +120,26 @@ class ScoredPair:
     rank: int  # among all edits of the event's window (1 = best)
 
 
+@dataclass(frozen=True)
+class WindowExtras:
+    """Unlabeled texts added to one window: edit titles (empty comment) and GDELT event rows (codebook keys)."""
+
+    titles: tuple[str, ...] = ()
+    events: tuple[Mapping[str, str], ...] = ()
+
+
 def score_pairs(
-    pairs: Sequence[LabeledPair], embedder: TextEmbedder, *, window_hours: int = settings.DEFAULT_WINDOW_HOURS
+    pairs: Sequence[LabeledPair],
+    embedder: TextEmbedder,
+    *,
+    window_hours: int = settings.DEFAULT_WINDOW_HOURS,
+    extras: Mapping[datetime, WindowExtras] | None = None,
 ) -> list[ScoredPair]:
-    """Score every pair with the engine, window by window (see the module docstring)."""
+    """Score every pair with the engine, window by window (see the module docstring).
+
+    `extras` (window start -> WindowExtras) adds unlabeled titles and events to a window: they take part in the
+    hubness terms and in the ranks like any other text of the window, but no pair is measured on them.
+    """
     by_window: dict[datetime, list[LabeledPair]] = defaultdict(list)
     for pair in pairs:
         by_window[window_start(pair.event_time, window_hours)].append(pair)
@@ -129,15 +152,124 @@ def score_pairs(
             events.setdefault(pair.event_id, Event.from_gdelt(pair.event, pair.event_time))
             key = (pair.edit_title, pair.edit_comment)
             edits.setdefault(key, Edit(f"edit-{len(edits)}", start, pair.edit_title, pair.edit_comment))
+        added = extras.get(start, WindowExtras()) if extras else WindowExtras()
+        for extra_event in added.events:
+            events.setdefault(f"extra-{extra_event['GLOBALEVENTID']}", Event.from_gdelt(extra_event, start))
+        for title in added.titles:
+            edits.setdefault((title, ""), Edit(f"edit-{len(edits)}", start, title, ""))
         event_list, edit_list = list(events.values()), list(edits.values())
         scores = window_scores(event_list, edit_list, embedder)
         ranks = rank_matrix(scores, [e.edit_id for e in edit_list])
-        row_of = {e.event_id: i for i, e in enumerate(event_list)}
+        row_of = {key: i for i, key in enumerate(events)}
         col_of = {key: j for j, key in enumerate(edits)}
         for pair in window_pairs:
             row, col = row_of[pair.event_id], col_of[(pair.edit_title, pair.edit_comment)]
             scored[index_of[id(pair)]] = ScoredPair(pair, float(scores[row, col]), int(ranks[row, col]))
     return [scored[i] for i in range(len(pairs))]
+
+
+def easy_negative_titles(pairs: Sequence[LabeledPair]) -> set[str]:
+    """Titles labeled 0 wherever they appear: no story of these pairs claims them (the README's easy negatives)."""
+    positive = {p.edit_title for p in pairs if p.label == 1}
+    return {p.edit_title for p in pairs} - positive
+
+
+def enlarge_windows(
+    pairs: Sequence[LabeledPair],
+    *,
+    title_factor: float,
+    event_factor: float = 1.0,
+    seed: int = 0,
+    window_hours: int = settings.DEFAULT_WINDOW_HOURS,
+) -> dict[datetime, WindowExtras]:
+    """Extra texts that grow each window to about `title_factor` x its distinct titles and `event_factor` x its
+    distinct events, drawn (seeded) from the *other* windows: titles among the easy negatives (never labeled 1, so
+    none is a hidden match) and not already in the window; events whose source URL is not in the window.
+
+    A window cannot grow beyond what the other windows hold; `title_factor` = 1 and `event_factor` = 1 add nothing.
+    """
+    if title_factor < 1 or event_factor < 1:
+        raise ValueError(f"factors must be >= 1 (got title {title_factor}, event {event_factor}): this only enlarges")
+    rng = np.random.default_rng(seed)  # a reproducible draw, not a secret
+    easy = easy_negative_titles(pairs)
+    by_window: dict[datetime, list[LabeledPair]] = defaultdict(list)
+    for pair in pairs:
+        by_window[window_start(pair.event_time, window_hours)].append(pair)
+    out: dict[datetime, WindowExtras] = {}
+    for start, own in sorted(by_window.items()):
+        others = [p for other, ps in sorted(by_window.items()) if other != start for p in ps]
+        own_titles = {p.edit_title for p in own}
+        own_urls = {p.event.get("SOURCEURL", "") for p in own}
+        title_pool = sorted({p.edit_title for p in others if p.edit_title in easy} - own_titles)
+        event_pool = list(
+            {p.event_id: p.event for p in others if p.event.get("SOURCEURL", "") not in own_urls}.values()
+        )
+        n_titles = min(len(title_pool), round((title_factor - 1) * len(own_titles)))
+        n_events = min(len(event_pool), round((event_factor - 1) * len({p.event_id for p in own})))
+        out[start] = WindowExtras(
+            titles=tuple(title_pool[i] for i in rng.choice(len(title_pool), size=n_titles, replace=False)),
+            events=tuple(event_pool[i] for i in rng.choice(len(event_pool), size=n_events, replace=False)),
+        )
+    return out
+
+
+def story_ids(pairs: Sequence[LabeledPair]) -> list[int]:
+    """A story number per pair: events sharing a source URL or a positive title (in one window) are one story."""
+    parent: dict[tuple[str, ...], tuple[str, ...]] = {}
+
+    def find(node: tuple[str, ...]) -> tuple[str, ...]:
+        parent.setdefault(node, node)
+        while parent[node] != node:
+            parent[node] = parent[parent[node]]
+            node = parent[node]
+        return node
+
+    for pair in pairs:
+        event = ("event", pair.event_id)
+        parent[find(event)] = find(("url", pair.event.get("SOURCEURL", "") or pair.event_id))
+        if pair.label == 1:
+            parent[find(event)] = find(("title", pair.event["DATEADDED"], pair.edit_title))
+    numbers: dict[tuple[str, ...], int] = {}
+    return [numbers.setdefault(find(("event", p.event_id)), len(numbers)) for p in pairs]
+
+
+def story_split_cv(
+    scored: Sequence[ScoredPair],
+    *,
+    top_k: int = settings.DEFAULT_TOP_K,
+    folds: int = 5,
+    repeats: int = 100,
+    seed: int = 0,
+) -> list[float]:
+    """Story-split cross-validation of the threshold: per repeat, the stories are shuffled into `folds` folds; each
+    fold is predicted at the threshold `calibrate` picks on the other folds; the F1 of the pooled predictions is that
+    repeat's result. Scores come from whole windows (as in production, where all stories share a window)."""
+    if folds < 2:
+        raise ValueError(f"folds={folds}: need at least 2 folds to hold stories out")
+    pairs = [s.pair for s in scored]
+    stories = story_ids(pairs)
+    n_stories = max(stories) + 1
+    if n_stories < folds:
+        raise ValueError(f"{n_stories} stories cannot fill {folds} folds: use fewer folds")
+    scores = [s.score for s in scored]
+    labels = [p.label for p in pairs]
+    eligible = [s.rank <= top_k for s in scored]
+    rng = np.random.default_rng(seed)
+    results: list[float] = []
+    for _ in range(repeats):
+        order = rng.permutation(n_stories).tolist()
+        fold_of = {story: i % folds for i, story in enumerate(order)}
+        predicted = [False] * len(pairs)
+        for fold in range(folds):
+            train = [i for i, story in enumerate(stories) if fold_of[story] != fold]
+            threshold = calibrate(
+                [scores[i] for i in train], [labels[i] for i in train], [eligible[i] for i in train]
+            ).threshold
+            for i, story in enumerate(stories):
+                if fold_of[story] == fold:
+                    predicted[i] = scores[i] >= threshold and eligible[i]
+        results.append(metrics(predicted, labels, math.nan).f1)
+    return results
 
 
 def predicted_by_engine(

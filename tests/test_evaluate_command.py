@@ -3,13 +3,32 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
+import numpy.typing as npt
 import pytest
 from click.testing import CliRunner
 
 from lakehouse.cli import main
-from lakehouse.evaluate import PairsFileError, calibrate, jaccard, load_pairs, metrics_at
+from lakehouse.evaluate import (
+    LabeledPair,
+    PairsFileError,
+    ScoredPair,
+    WindowExtras,
+    calibrate,
+    enlarge_windows,
+    jaccard,
+    load_pairs,
+    metrics_at,
+    score_pairs,
+    story_ids,
+    story_split_cv,
+)
+from pipelines.correlate import window_start
+from pipelines.embedding import Embedder
+from pipelines.text import content_tokens
 
 
 def pair(event_id: str, url: str, title: str, label: int, **event: str) -> dict[str, object]:
@@ -95,3 +114,91 @@ def test_missing_or_empty_file_is_an_error(tmp_path: Path) -> None:
         load_pairs(tmp_path / "absent.jsonl")
     with pytest.raises(PairsFileError, match="has no pairs"):
         load_pairs(write(tmp_path, [""]))
+
+
+# ------------------------------------------------------------------------------------- robustness helpers
+
+
+class BagOfWords:
+    """Stand-in for the model: one dimension per content word (years ignored); shared words make texts close."""
+
+    def __init__(self) -> None:
+        self.vocabulary: dict[str, int] = {}
+
+    def __call__(self, texts: list[str]) -> npt.NDArray[np.float32]:
+        out = np.zeros((len(texts), 256), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for word in content_tokens(text):
+                if not word.isdigit():
+                    out[row, self.vocabulary.setdefault(word, len(self.vocabulary))] += 1.0
+        return out
+
+
+def labeled(event_id: str, url: str, title: str, label: int, added: str = "20191024143000") -> LabeledPair:
+    event = {"GLOBALEVENTID": event_id, "SQLDATE": added[:8], "DATEADDED": added, "SOURCEURL": url}
+    return LabeledPair(f"{event_id}-{title}", event, title, "", label)
+
+
+OCT, JAN = "20191024143000", "20190121220000"
+TWO_WINDOWS = [
+    labeled("1", "https://x.com/elijah-cummings-funeral-baltimore", "Elijah Cummings", 1, OCT),
+    labeled("1", "https://x.com/elijah-cummings-funeral-baltimore", "Kukulkan", 0, OCT),
+    labeled("2", "https://x.com/elijah-cummings-funeral-baltimore", "Elijah Cummings", 1, OCT),  # same URL
+    labeled("3", "https://y.com/cummings-laid-to-rest-in-baltimore", "Elijah Cummings", 1, OCT),  # same title
+    labeled("4", "https://z.com/chile-protests-santiago", "2019 Chilean protests", 1, OCT),
+    labeled("4", "https://z.com/chile-protests-santiago", "Elijah Cummings", 0, OCT),
+    labeled("5", "https://w.com/zimbabwe-fuel-protests", "Zimbabwe fuel protests", 1, JAN),
+    labeled("5", "https://w.com/zimbabwe-fuel-protests", "Apple Pay", 0, JAN),
+    labeled("5", "https://w.com/zimbabwe-fuel-protests", "Audre Lorde", 0, JAN),
+    labeled("5", "https://w.com/zimbabwe-fuel-protests", "2019 Chilean protests", 0, JAN),
+]
+
+
+def test_story_ids_join_events_by_url_and_by_positive_title() -> None:
+    stories = story_ids(TWO_WINDOWS)
+    by_event = {p.event_id: s for p, s in zip(TWO_WINDOWS, stories, strict=True)}
+    assert by_event["1"] == by_event["2"] == by_event["3"]  # same URL; same positive title in one window
+    assert len({by_event["1"], by_event["4"], by_event["5"]}) == 3  # a shared *negative* title joins nothing
+
+
+def test_enlarge_windows_adds_only_other_windows_easy_negatives() -> None:
+    extras = enlarge_windows(TWO_WINDOWS, title_factor=2.0, event_factor=2.0, seed=3)
+    oct_start, jan_start = (
+        window_start(datetime.strptime(a, "%Y%m%d%H%M%S").replace(tzinfo=UTC), 4) for a in (OCT, JAN)
+    )
+    # October's window: 3 titles of its own; the other window's easy negatives (never labeled 1) not already in it.
+    assert set(extras[oct_start].titles) == {"Apple Pay", "Audre Lorde"}
+    assert [e["GLOBALEVENTID"] for e in extras[oct_start].events] == ["5"]
+    assert set(extras[jan_start].titles) == {"Kukulkan"}  # "Elijah Cummings" is a positive elsewhere: never added
+    assert len(extras[jan_start].events) == 1  # one own event -> one extra, from October's four
+    assert enlarge_windows(TWO_WINDOWS, title_factor=2.0, event_factor=2.0, seed=3) == extras  # seeded
+    assert all(not e.titles and not e.events for e in enlarge_windows(TWO_WINDOWS, title_factor=1.0).values())
+    with pytest.raises(ValueError, match="only enlarges"):
+        enlarge_windows(TWO_WINDOWS, title_factor=0.5)
+
+
+def test_score_pairs_with_extras_measures_the_same_pairs_in_bigger_windows() -> None:
+    embedder = Embedder(encode=BagOfWords(), dim=256)
+    base = score_pairs(TWO_WINDOWS, embedder)
+    oct_start = window_start(datetime(2019, 10, 24, 14, 30, tzinfo=UTC), 4)
+    # A loosely related title below event 4's best partner: its pairs keep their scores, one rank moves down.
+    bigger = score_pairs(TWO_WINDOWS, embedder, extras={oct_start: WindowExtras(titles=("Santiago metro",))})
+    assert [s.pair for s in bigger] == [s.pair for s in base]
+    chile = [i for i, p in enumerate(TWO_WINDOWS) if p.event_id == "4"]
+    assert [bigger[i].score for i in chile] == pytest.approx([base[i].score for i in chile], abs=1e-6)
+    assert bigger[chile[1]].rank == base[chile[1]].rank + 1
+    # An extra event that loves "Elijah Cummings" raises that title's hubness term: its pairs score lower.
+    rival = {"GLOBALEVENTID": "9", "SQLDATE": "20191024", "SOURCEURL": "https://v.com/elijah-cummings-tribute-speech"}
+    crowded = score_pairs(TWO_WINDOWS, embedder, extras={oct_start: WindowExtras(events=(rival,))})
+    assert crowded[0].score < base[0].score
+
+
+def test_story_split_cv_calibrates_on_other_stories() -> None:
+    pairs = [labeled(str(i), f"https://x.com/story-{i}", f"Title {i}", i % 2) for i in range(10)]
+    separable = [ScoredPair(p, 0.5 if p.label else -0.5, 1) for p in pairs]
+    assert story_split_cv(separable, folds=5, repeats=3) == [1.0, 1.0, 1.0]
+    # Positives scored below negatives: whatever the training folds pick, held-out stories are mostly wrong.
+    inverted = [ScoredPair(p, -0.5 if p.label else 0.5, 1) for p in pairs]
+    assert max(story_split_cv(inverted, folds=5, repeats=3)) < 0.7
+    with pytest.raises(ValueError, match="cannot fill 20 folds"):
+        story_split_cv(separable, folds=20)
