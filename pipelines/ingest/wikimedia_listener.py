@@ -212,7 +212,7 @@ class _Batch:
 
     def __init__(self) -> None:
         self.lines: list[bytes] = []
-        self.meta_ids: list[str] = []
+        self.meta_ids: dict[str, None] = {}  # ordered set: O(1) duplicate checks within the batch
         self.rejected: list[bytes] = []
         self.size = 0
         self.started = time.monotonic()
@@ -296,7 +296,7 @@ class _Listener:
             payload = json.loads(event.data)
             if not isinstance(payload, dict):
                 raise ValueError(f"expected a JSON object, got {type(payload).__name__}")
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # RecursionError: absurdly deep nesting
             self.result.malformed += 1
             log.warning("malformed event id=%s (%s); kept in %s/, not landed", event.id, exc, REJECTED_DIR)
             record = {"event_id": event.id, "reason": str(exc), "data": event.data}
@@ -319,7 +319,7 @@ class _Listener:
         self.batch.lines.append(line)
         self.batch.size += len(line)
         if isinstance(meta_id, str):
-            self.batch.meta_ids.append(meta_id)
+            self.batch.meta_ids[meta_id] = None
 
     def flush_due(self) -> bool:
         return (
@@ -349,6 +349,7 @@ class _Listener:
             return
         for meta_id in batch.meta_ids:
             self.state.recent_ids[meta_id] = None
+            self.state.recent_ids.move_to_end(meta_id)  # a re-landed id is recent again
         while len(self.state.recent_ids) > self.config.dedupe_window:
             self.state.recent_ids.popitem(last=False)
         self.state.last_event_id = self.position

@@ -470,5 +470,7 @@ def test_all_faults_together_on_a_long_sequence(tmp_path: Path) -> None:
     assert figs["lost"] == 0 and figs["rejected"] == 2
     assert figs["duplicates"] == result.duplicates_landed == replayed > 0
     assert result.malformed == 2 and result.stopped_by == "idle"
+    # Every event read is accounted for exactly once.
+    assert result.events_received == len(stats.sent_indices) == result.events_landed + result.malformed
     assert len(result.batches) > 1
     assert_nothing_partial(tmp_path)
