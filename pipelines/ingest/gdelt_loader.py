@@ -113,7 +113,9 @@ def _get(session: requests.Session, url: str, policy: DownloadPolicy) -> request
     try:
         response = session.get(url, timeout=(policy.connect_timeout_s, policy.read_timeout_s))
     except requests.RequestException as exc:
-        raise IngestError(f"GET {url} failed after {policy.http_retries} retries: {exc}") from exc
+        raise IngestError(
+            f"GET {url} failed after {policy.http_retries} retries: {exc}. Check --base-url and the network."
+        ) from exc
     return response
 
 
@@ -251,13 +253,16 @@ def _land_slice(
 
 
 def land_latest(
-    base_url: str = DEFAULT_BASE_URL,
-    out_dir: str | Path = ".",
+    base_url: str,
+    out_dir: str | Path,
     *,
     policy: DownloadPolicy = DownloadPolicy(),  # frozen default
     session: requests.Session | None = None,
 ) -> LandResult:
-    """Land the export listed in `<base_url>/lastupdate.txt` (verified against its size and md5)."""
+    """Land the export listed in `<base_url>/lastupdate.txt` (verified against its size and md5).
+
+    `base_url` is the folder holding lastupdate.txt: `DEFAULT_BASE_URL` for the public GDELT v2 feed.
+    """
     own_session = session is None
     http = session or make_session(policy)
     try:

@@ -69,6 +69,9 @@ class ListenerConfig:
     include_bots: bool = True
     # Skip (rather than land again) events whose meta.id is among the last `dedupe_window` landed; either way counted.
     drop_duplicates: bool = False
+    # Wikimedia injects hourly monitoring "canary" events (meta.domain == "canary") into every stream and asks
+    # consumers to filter them out (Phabricator T266798); they are not edits.
+    drop_canary: bool = True
     # Wikimedia's User-Agent policy: say who runs the client and how to reach them.
     contact: str = "lakehouse-platform data team <data-platform@example.org>"
     flush_max_bytes: int = 4 * 1024 * 1024
@@ -101,7 +104,10 @@ class ListenerConfig:
         return f"lakehouse-ingest-wikimedia/0.1 ({self.contact}) python-requests/{requests.__version__}"
 
     def accepts(self, event: Mapping[str, Any]) -> bool:
-        """Whether an event passes the wiki, namespace, type and bot filters."""
+        """Whether an event passes the canary, wiki, namespace, type and bot filters."""
+        meta = event.get("meta")
+        if self.drop_canary and isinstance(meta, Mapping) and meta.get("domain") == "canary":
+            return False
         if self.wikis and event.get("wiki") not in self.wikis:
             return False
         if self.namespaces and event.get("namespace") not in self.namespaces:
@@ -486,8 +492,8 @@ class _Listener:
 
 
 def listen(
-    url: str = DEFAULT_STREAM_URL,
-    out_dir: str | Path = ".",
+    url: str,
+    out_dir: str | Path,
     *,
     max_events: int | None = None,
     max_seconds: float | None = None,
@@ -497,7 +503,8 @@ def listen(
     stop: threading.Event | None = None,
     handle_signals: bool = True,
 ) -> ListenResult:
-    """Consume the recentchange stream at `url` into JSON-lines batches under `out_dir` until told to stop.
+    """Consume the recentchange stream at `url` (`DEFAULT_STREAM_URL` for Wikimedia's) into JSON-lines batches
+    under `out_dir` until told to stop.
 
     Resumes from `out_dir/_state/listener.json` unless `since` (ISO-8601 or epoch ms) asks for a replay. Stops after
     `max_events` landed events, after `max_seconds`, after `config.idle_stop_s` without events, when `stop` is set,

@@ -294,6 +294,18 @@ def test_by_default_every_event_lands_because_bronze_is_raw(tmp_path: Path) -> N
     assert result.filtered_out == 0
 
 
+def test_canary_events_are_filtered_unless_asked_for(tmp_path: Path) -> None:
+    canary = recentchange(1)
+    canary["meta"]["domain"] = "canary"
+    source = [recentchange(0), canary, recentchange(2)]
+    result, _ = run_stream(source, tmp_path / "default", max_events=2)
+    assert landed_events(tmp_path / "default") == [source[0], source[2]]
+    assert result.filtered_out == 1
+    keep = ListenerConfig(**{**ALL.__dict__, "drop_canary": False})
+    run_stream(source, tmp_path / "kept", max_events=3, config=keep)
+    assert landed_events(tmp_path / "kept") == source
+
+
 def test_max_seconds_bounds_a_run(tmp_path: Path) -> None:
     source = recentchanges(500)
     started = time.monotonic()
