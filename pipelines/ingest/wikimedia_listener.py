@@ -319,6 +319,9 @@ class _Listener:
                 log.info("duplicate meta.id %s (event id=%s) skipped", meta_id, event.id)
                 return
             self.result.duplicates_landed += 1
+            log.info(
+                "meta.id %s (event id=%s) lands again: at-least-once replay, downstream dedupes", meta_id, event.id
+            )
         # Land the event's own JSON text when it is one line (byte-for-byte), else a compact re-serialization.
         text = event.data if "\n" not in event.data and "\r" not in event.data else json.dumps(payload)
         line = text.encode("utf-8") + b"\n"

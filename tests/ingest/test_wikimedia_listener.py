@@ -102,7 +102,9 @@ def test_landed_lines_are_the_events_own_json_text(tmp_path: Path) -> None:
     assert batch.read_text(encoding="utf-8") == expected
 
 
-def test_connection_dropped_mid_event_resumes_with_last_event_id_and_loses_nothing(tmp_path: Path) -> None:
+def test_connection_dropped_mid_event_resumes_with_last_event_id_and_loses_nothing(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     source = recentchanges(15)
     faults = StreamFaults(drop_mid_event_at=frozenset({3, 9}))
     result, stats = run_stream(source, tmp_path, faults=faults, max_events=15)
@@ -110,6 +112,8 @@ def test_connection_dropped_mid_event_resumes_with_last_event_id_and_loses_nothi
     # Each reconnect asked to resume after the last complete event.
     assert stats.last_event_ids == [None, event_id_for(2), event_id_for(8)]
     assert result.connection_errors == 2
+    assert caplog.text.count("connection dropped") == 2
+    assert f"resuming after id {event_id_for(2)}" in caplog.text
     assert landed_events(tmp_path) == source
     assert figures("drop_mid_event", source, tmp_path) == {
         "sent": 15,
@@ -127,13 +131,16 @@ def test_events_split_across_chunks_are_stitched(tmp_path: Path) -> None:
     assert landed_events(tmp_path) == source
 
 
-def test_http_500_and_503_are_retried_honouring_retry_after(tmp_path: Path) -> None:
+def test_http_500_and_503_are_retried_honouring_retry_after(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     source = recentchanges(6)
     faults = StreamFaults(error_responses=(500, 503), retry_after=1)
     started = time.monotonic()
     result, stats = run_stream(source, tmp_path, faults=faults, max_events=6)
     elapsed = time.monotonic() - started
     assert stats.statuses == [500, 503, 200]
+    assert "answered HTTP 500; Retry-After=1.0" in caplog.text
+    assert "answered HTTP 503; Retry-After=1.0" in caplog.text
+    assert_nothing_partial(tmp_path)
     assert elapsed >= 2.0  # two Retry-After: 1 answers, far above the 0.05 s backoff cap
     assert result.reconnects == 2
     assert landed_events(tmp_path) == source
@@ -159,6 +166,7 @@ def test_malformed_json_event_is_set_aside_with_its_id_and_counted(
     assert record["event_id"] == event_id_for(4)
     assert "Expecting" in record["reason"] or "Unterminated" in record["reason"]
     assert f"malformed event id={event_id_for(4)}" in caplog.text
+    assert_nothing_partial(tmp_path)
     figs = figures("malformed_json", source, tmp_path)
     # The malformed event is accounted for (in _rejected/), not lost: every valid event landed.
     assert figs == {"sent": 10, "landed": 9, "duplicates": 0, "rejected": 1, "lost": 0}
@@ -189,6 +197,7 @@ def test_replayed_duplicates_are_dropped_and_counted_with_drop_duplicates(tmp_pa
     assert replayed >= 4
     assert (result.duplicates_skipped, result.duplicates_landed) == (replayed, 0)
     assert landed_events(tmp_path) == source
+    assert_nothing_partial(tmp_path)
     figs = figures("replay_duplicates_dropped", source, tmp_path)
     assert figs == {"sent": 12, "landed": 12, "duplicates": 0, "rejected": 0, "lost": 0}
 
