@@ -53,6 +53,8 @@ STATE_DIR: Final = "_state"
 STATE_FILE: Final = "listener.json"
 REJECTED_DIR: Final = "_rejected"
 RETRYABLE_STATUSES: Final = frozenset({429, 500, 502, 503, 504})
+# A server asking for more than this is treated as asking for this: the listener keeps trying, it does not sleep a day.
+MAX_RETRY_AFTER_S: Final = 600.0
 _SINCE_RE: Final = re.compile(r"[0-9]{10,13}|\d{4}-\d{2}-\d{2}(T[0-9:.]+(Z|[+-]\d{2}:?\d{2})?)?")
 
 
@@ -194,16 +196,17 @@ def _save_state(out_dir: Path, state: _State) -> None:
 
 
 def _retry_after_seconds(value: str | None) -> float | None:
+    """`Retry-After` as seconds (RFC 9110: delay-seconds or an HTTP-date), capped; None when absent or invalid."""
     if not value:
         return None
+    value = value.strip()
+    if value.isascii() and value.isdigit():
+        return min(float(value), MAX_RETRY_AFTER_S)
     try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds())
-    except (TypeError, ValueError):
+        delay = (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds()
+    except (TypeError, ValueError, IndexError):
         return None
+    return min(max(0.0, delay), MAX_RETRY_AFTER_S)
 
 
 def validate_since(since: str) -> str:
@@ -465,6 +468,15 @@ class _Listener:
                     failures += 1
                     log.warning("%s answered HTTP %d; Retry-After=%s", self.url, status, floor_s)
                     response = None
+                if response is not None and not response.headers.get("Content-Type", "").startswith(
+                    "text/event-stream"
+                ):
+                    content_type = response.headers.get("Content-Type")
+                    response.close()
+                    raise IngestError(
+                        f"{self.url} answered 200 with Content-Type {content_type!r}, not text/event-stream: "
+                        "is --url an EventStreams stream URL (e.g. .../v2/stream/recentchange)?"
+                    )
                 if response is not None:
                     received_before = self.result.events_received
                     reason = self.consume(response)

@@ -21,7 +21,14 @@ from click.testing import CliRunner
 from ingest_factories import landed_events, meta_ids, partial_files, recentchange, recentchanges
 
 from lakehouse.cli import main as lakehouse_main
-from lakehouse.local_feeds import EventStreamServer, StreamFaults, StreamStats, event_id_for, offset_from_event_id
+from lakehouse.local_feeds import (
+    EventStreamServer,
+    GdeltFeedServer,
+    StreamFaults,
+    StreamStats,
+    event_id_for,
+    offset_from_event_id,
+)
 from pipelines.ingest import IngestError
 from pipelines.ingest import wikimedia_listener as wl
 from pipelines.ingest.wikimedia_listener import ListenerConfig, ListenResult, listen, state_path
@@ -375,6 +382,21 @@ def test_a_non_retryable_status_is_an_immediate_error(tmp_path: Path) -> None:
         with pytest.raises(IngestError, match="answered HTTP 404"):
             listen(server.url + "/nope", tmp_path, config=ALL, handle_signals=False)
         assert server.stats.connections == 1
+
+
+def test_a_url_that_is_not_an_event_stream_is_a_clear_error(tmp_path: Path) -> None:
+    with GdeltFeedServer({"20191024143000": []}) as feed:
+        with pytest.raises(IngestError, match="not text/event-stream: is --url an EventStreams stream URL"):
+            listen(feed.base_url + "/lastupdate.txt", tmp_path, config=ALL, handle_signals=False)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [("3", 3.0), ("0", 0.0), ("inf", None), ("-1", None), ("86400", 600.0), ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0)],
+)
+def test_retry_after_values_are_read_strictly_and_capped(header: str, expected: float | None) -> None:
+    assert wl._retry_after_seconds(header) == expected
 
 
 def test_user_agent_names_the_contact(tmp_path: Path) -> None:
