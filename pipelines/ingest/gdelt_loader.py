@@ -44,7 +44,7 @@ from pipelines.ingest import IngestError
 log = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL: Final = "http://data.gdeltproject.org/gdeltv2"
-USER_AGENT: Final = "lakehouse-ingest-gdelt/0.1 (+https://github.com/; GDELT 2.0 events loader)"
+USER_AGENT: Final = f"lakehouse-ingest-gdelt/0.1 (GDELT 2.0 events loader) python-requests/{requests.__version__}"
 # Rejections logged one by one before the log switches to a count (a broken file must not flood the job log).
 MAX_LOGGED_REJECTIONS: Final = 20
 
