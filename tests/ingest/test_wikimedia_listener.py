@@ -18,6 +18,8 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from ingest_factories import landed_events, meta_ids, partial_files, recentchange, recentchanges
 
 from lakehouse.cli import main as lakehouse_main
@@ -414,7 +416,9 @@ def test_a_stop_event_flushes_and_returns(tmp_path: Path) -> None:
         outcome: list[ListenResult] = []
         worker = threading.Thread(target=lambda: outcome.append(listen(server.url, tmp_path, config=ALL, stop=stop)))
         worker.start()
-        time.sleep(0.3)
+        deadline = time.monotonic() + 20
+        while len(server.stats.sent_indices) < 10 and time.monotonic() < deadline:
+            time.sleep(0.02)
         stop.set()
         worker.join(timeout=10)
     (result,) = outcome
@@ -517,3 +521,70 @@ def test_all_faults_together_on_a_long_sequence(tmp_path: Path) -> None:
     assert result.events_received == len(stats.sent_indices) == result.events_landed + result.malformed
     assert len(result.batches) > 1
     assert_nothing_partial(tmp_path)
+
+
+def test_sigterm_during_a_backoff_wait_exits_at_once(repo_root: Path, tmp_path: Path) -> None:
+    out = tmp_path / "wikimedia"
+    # The server asks for a 30 s pause; SIGTERM must not wait for it.
+    with EventStreamServer(recentchanges(3), faults=StreamFaults(error_responses=(503,) * 5, retry_after=30)) as server:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                str(repo_root / "pipelines/ingest/cli.py"),
+                "wikimedia",
+                "--url",
+                server.url,
+                "--out",
+                str(out),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.monotonic() + 20
+        while server.stats.connections < 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3)  # now inside the 30 s wait
+        sent_at = time.monotonic()
+        os.kill(proc.pid, signal.SIGTERM)
+        stdout, stderr = proc.communicate(timeout=20)
+    assert proc.returncode == 0, stderr
+    assert time.monotonic() - sent_at < 5
+    assert json.loads(stdout.strip().splitlines()[-1])["stopped_by"] == "signal"
+    assert "answered HTTP 503; Retry-After=30.0" in stderr
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    drops=st.sets(st.integers(min_value=0, max_value=59), max_size=4),
+    malformed=st.sets(st.integers(min_value=0, max_value=59), max_size=3),
+    overlap=st.integers(min_value=0, max_value=5),
+    per_connection=st.one_of(st.none(), st.integers(min_value=7, max_value=30)),
+    split=st.booleans(),
+)
+def test_no_fault_combination_loses_an_event(
+    tmp_path_factory: pytest.TempPathFactory,
+    drops: set[int],
+    malformed: set[int],
+    overlap: int,
+    per_connection: int | None,
+    split: bool,
+) -> None:
+    out = tmp_path_factory.mktemp("combo")
+    source = recentchanges(60)
+    faults = StreamFaults(
+        drop_mid_event_at=frozenset(drops),
+        malformed_at=frozenset(malformed),
+        replay_overlap=overlap,
+        events_per_connection=per_connection,
+        split_events=split,
+    )
+    config = ListenerConfig(**{**ALL.__dict__, "idle_stop_s": 0.25})
+    result, stats = run_stream(source, out, faults=faults, config=config)
+    landed = meta_ids(landed_events(out))
+    expected = {e["meta"]["id"] for i, e in enumerate(source) if i not in malformed}
+    assert set(landed) == expected  # nothing lost, nothing invented
+    assert len(landed) - len(set(landed)) == result.duplicates_landed  # every duplicate counted
+    # Each malformed event is counted every time it arrives (a replay can send it again).
+    assert result.malformed == sum(1 for i in stats.sent_indices if i in malformed)
+    assert_nothing_partial(out)
