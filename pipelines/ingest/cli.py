@@ -77,6 +77,11 @@ def ingest(quiet: bool) -> None:
 @click.option("--connect-timeout", type=float, default=10.0, show_default=True, help="Seconds.")
 @click.option("--read-timeout", type=float, default=60.0, show_default=True, help="Seconds.")
 @click.option("--retries", type=int, default=5, show_default=True, help="HTTP retries (5xx/429/connection).")
+@click.option(
+    "--allow-rejects",
+    is_flag=True,
+    help="Exit 0 even when rows were rejected (they are still logged and landed raw); default exit 2.",
+)
 def gdelt(
     base_url: str | None,
     out_dir: str,
@@ -84,6 +89,7 @@ def gdelt(
     connect_timeout: float,
     read_timeout: float,
     retries: int,
+    allow_rejects: bool,
 ) -> None:
     """Land the latest GDELT 2.0 events export (or a backfill range) under OUT."""
     from pipelines.ingest.gdelt_loader import DEFAULT_BASE_URL, DownloadPolicy, land_backfill, land_latest, summarize
@@ -109,7 +115,7 @@ def gdelt(
             )
         summary = summarize(results)
         click.echo(json.dumps({"summary": summary}))
-        return 2 if summary["rejected_rows"] else 0
+        return 2 if summary["rejected_rows"] and not allow_rejects else 0
 
     sys.exit(_run(action))
 

@@ -199,9 +199,11 @@ def test_lakehouse_ingest_gdelt_backfill_and_exit_codes(tmp_path: Path) -> None:
         args = ["ingest", "gdelt", "--base-url", feed.base_url, "--out", str(tmp_path)]
         backfill = runner.invoke(lakehouse_main, [*args, "--backfill", "20191024141500", "2019-10-24T14:30:00Z"])
         latest = runner.invoke(lakehouse_main, args)
+        allowed = runner.invoke(lakehouse_main, [*args[:-1], str(tmp_path / "again"), "--allow-rejects"])
     assert backfill.exit_code == 2, backfill.output  # findings: one rejected row (reported, landed raw)
     assert '"rejected_rows": 1' in backfill.output
     assert latest.exit_code == 0, latest.output
+    assert allowed.exit_code == 0 and '"rejected_rows": 1' in allowed.output
     assert '"status": "already_present"' in latest.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["20191024141500.export.CSV", f"{SLICE}.export.CSV"]
 
