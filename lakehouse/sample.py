@@ -1,0 +1,590 @@
+"""A deterministic, realistic sample in the real formats: GDELT 2.0 export rows and Wikimedia recentchange events
+about a set of shared stories, plus unrelated noise and some malformed records.
+
+- GDELT rows have the 61 codebook columns as GDELT writes them (strings, many empty, DATEADDED naming the
+  15-minute slice), grouped by slice so `lakehouse.local_feeds.GdeltFeedServer` can serve them as export zips.
+- Wikimedia events follow `mediawiki/recentchange/1.0.0` (meta.id UUIDs, meta.dt, rc ids, revisions, lengths).
+- A planted story has events (several per URL, as GDELT codes several events per article) and edits to the
+  Wikipedia articles about it in the same 4-hour window; noise events and noise edits share no topic.
+- Malformed records cover each expectation (short row, non-numeric id, bad DATEADDED, missing URL; missing
+  meta.id, bad meta.dt, missing title); duplicates, bots, talk pages and other wikis exercise dedupe and filters.
+- `SampleTruth` records what the pipeline must find, so the end-to-end test asserts against it.
+
+`generate_bench(n_events)` makes a larger mix for `lakehouse bench pipeline` with realistic repetition.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import uuid
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from pipelines.cameo import render_lookup
+from pipelines.gdelt import EXPORT_COLUMNS, parse_slice_id, slice_id_of, slices_between
+
+BASE_TIME = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
+WINDOW_HOURS = 4
+N_WINDOWS = 3
+
+# CAMEO codes the sample uses, with GDELT's descriptions (the sample's reference file lists exactly these).
+SAMPLE_CAMEO: Mapping[str, str] = {
+    "010": "Make statement, not specified below",
+    "020": "Make an appeal or request, not specified below",
+    "036": "Express intent to meet or negotiate",
+    "040": "Consult, not specified below",
+    "042": "Make a visit",
+    "043": "Host a visit",
+    "051": "Praise or endorse",
+    "070": "Provide aid, not specified below",
+    "0233": "Appeal for humanitarian aid",
+    "112": "Accuse, not specified below",
+    "141": "Demonstrate or rally, not specified below",
+    "145": "Protest violently, riot",
+    "173": "Arrest, detain, or charge with legal action",
+    "190": "Use conventional military force, not specified below",
+}
+
+
+@dataclass(frozen=True)
+class Place:
+    full_name: str
+    country: str
+    adm1: str
+    lat: float
+    lon: float
+    feature_id: str
+    geo_type: str = "4"
+
+
+@dataclass(frozen=True)
+class Actor:
+    code: str
+    name: str
+    country: str
+
+
+@dataclass(frozen=True)
+class Story:
+    key: str
+    urls: tuple[str, ...]
+    actors: tuple[tuple[Actor, Actor | None, str], ...]  # (actor1, actor2, CAMEO code) per event
+    place: Place
+    articles: tuple[str, ...]
+    comments: tuple[str, ...]
+    window: int  # index of the 4-hour window the story happens in
+    edit_window_offset: int = 0  # edits land this many windows later (0: same window)
+
+
+_GOV = {
+    "JPN": Actor("JPNGOV", "JAPAN", "JPN"),
+    "CHL": Actor("CHLGOV", "CHILE", "CHL"),
+    "USA": Actor("USA", "UNITED STATES", "USA"),
+    "FRA": Actor("FRAGOV", "FRANCE", "FRA"),
+    "KEN": Actor("KEN", "KENYA", "KEN"),
+    "IND": Actor("INDGOV", "INDIA", "IND"),
+    "GBR": Actor("GBRCOP", "POLICE", "GBR"),
+    "AUS": Actor("AUS", "AUSTRALIA", "AUS"),
+}
+
+STORIES: tuple[Story, ...] = (
+    Story(
+        "hokkaido_earthquake",
+        ("https://www.japantimes.co.jp/news/2026/11/26/national/hokkaido-earthquake-tsunami-warning-coast/",),
+        ((_GOV["JPN"], None, "0233"), (Actor("JPNMIL", "JAPANESE", "JPN"), _GOV["JPN"], "070")),
+        Place("Sapporo, Hokkaido, Japan", "JA", "JA12", 43.0667, 141.35, "-231236"),
+        ("2026 Hokkaido earthquake", "Tsunami warnings in Japan"),
+        ("/* Casualties */ update death toll", "added tsunami warning details", "Created page about the earthquake"),
+        0,
+    ),
+    Story(
+        "chile_protests",
+        (
+            "https://www.reuters.com/world/americas/santiago-metro-fare-protests-turn-violent-chile-2026-11-26/",
+            "https://www.theguardian.com/world/2026/nov/26/chile-protests-santiago-metro-fare-curfew",
+        ),
+        ((Actor("CHLOPP", "PROTESTER", "CHL"), _GOV["CHL"], "145"), (_GOV["CHL"], None, "173")),
+        Place("Santiago, Region Metropolitana, Chile", "CI", "CI12", -33.45, -70.6667, "-901998"),
+        ("2026 Chilean protests", "Santiago Metro"),
+        ("/* Curfew */ curfew declared in Santiago", "metro fare protests spread"),
+        0,
+    ),
+    Story(
+        "notre_dame_reopening",
+        ("https://www.france24.com/en/europe/20261126-notre-dame-cathedral-spire-restoration-completed",),
+        ((_GOV["FRA"], None, "043"), (Actor("FRA", "PARIS", "FRA"), _GOV["FRA"], "051")),
+        Place("Paris, Ile-de-France, France", "FR", "FRA8", 48.8667, 2.3333, "-1456928"),
+        ("Notre-Dame de Paris", "Notre-Dame de Paris fire"),
+        ("/* Restoration */ spire restoration completed", "update restoration section"),
+        1,
+    ),
+    Story(
+        "kenya_floods",
+        ("https://www.nation.africa/kenya/news/floods-displace-thousands-in-tana-river-county-4567890",),
+        ((Actor("KENGOV", "KENYA", "KEN"), None, "020"), (Actor("KENHLH", "RED CROSS", "KEN"), None, "070")),
+        Place("Garissa, North-Eastern, Kenya", "KE", "KE06", -0.4536, 39.6401, "-2399480"),
+        ("2026 Kenya floods", "Tana River (Kenya)"),
+        ("/* Impact */ thousands displaced in Tana River County", "flood casualties added"),
+        1,
+    ),
+    Story(
+        "mars_sample_return",
+        ("https://www.space.com/nasa-mars-sample-return-mission-launch-delayed-budget",),
+        ((Actor("USAGOV", "NASA", "USA"), None, "010"), (_GOV["USA"], Actor("USALEG", "CONGRESS", "USA"), "112")),
+        Place("Washington, District of Columbia, United States", "US", "USDC", 38.8951, -77.0364, "531871"),
+        ("Mars Sample Return", "NASA"),
+        ("/* Budget */ launch delayed after budget cuts", "Mars sample return schedule"),
+        2,
+    ),
+    Story(
+        "india_monsoon_cricket",
+        ("https://www.espncricinfo.com/story/india-australia-test-washed-out-by-rain-in-brisbane-1408765",),
+        ((_GOV["IND"], _GOV["AUS"], "042"), (Actor("AUS", "BRISBANE", "AUS"), _GOV["IND"], "043")),
+        Place("Brisbane, Queensland, Australia", "AS", "AS04", -27.5, 153.0167, "-1561728"),
+        ("2026–27 Border–Gavaskar Trophy", "The Gabba"),
+        ("/* Third Test */ match washed out by rain", "rain delay at the Gabba"),
+        2,
+    ),
+    # Edits about this story arrive one window after its events: windows are never compared across.
+    Story(
+        "london_bridge_closure",
+        ("https://www.bbc.co.uk/news/uk-england-london-tower-bridge-stuck-open-traffic-chaos",),
+        ((_GOV["GBR"], None, "010"),),
+        Place("London, London, City of, United Kingdom", "UK", "UKH9", 51.5, -0.1167, "-2601889"),
+        ("Tower Bridge",),
+        ("/* Incidents */ bridge stuck open, traffic chaos",),
+        0,
+        edit_window_offset=1,
+    ),
+)
+
+NOISE_URLS: tuple[str, ...] = (
+    "https://www.localnews12.com/business/regional-bakery-chain-reports-record-quarterly-sales",
+    "https://www.sportingtribune.com/hockey/minor-league-goalie-signs-two-year-contract-extension",
+    "https://www.marketwatch.com/story/semiconductor-stocks-slip-as-bond-yields-climb-2026-11-26",
+    "https://www.dailyrecord.com/story/news/education/school-board-approves-new-bus-routes",
+    "https://www.foodandwine.com/recipes/slow-cooker-pumpkin-soup-with-sage",
+    "https://www.autonews.com/manufacturing/truck-maker-recalls-brake-sensors",
+    "https://www.countyherald.com/obituaries/retired-teacher-remembered-for-garden-club",
+    "https://www.techdigest.com/reviews/budget-smartphone-battery-life-test",
+    "https://www.citypaper.com/arts/jazz-quartet-announces-winter-concert-series",
+    "https://www.realestateweekly.com/commercial/office-tower-sold-to-pension-fund",
+)
+# Chosen far from every story and noise URL (all-MiniLM-L6-v2 cosine < 0.11), so nothing correlates with them.
+NOISE_TITLES: tuple[str, ...] = (
+    "Pythagorean theorem",
+    "Noether's theorem",
+    "Trilobite",
+    "Lichen",
+    "Cyrillic script",
+    "Sumerian language",
+    "Eurasian blue tit",
+    "Carboniferous",
+)
+NOISE_COMMENTS: tuple[str, ...] = (
+    "copyedit",
+    "fixed typo",
+    "/* References */ added citation",
+    "Reverted edits by vandal",
+    "infobox image",
+    "",
+)
+NOISE_ACTORS: tuple[Actor, ...] = (
+    Actor("USABUS", "COMPANY", "USA"),
+    Actor("USAEDU", "SCHOOL", "USA"),
+    Actor("USA", "CHICAGO", "USA"),
+    Actor("CAN", "TORONTO", "CAN"),
+)
+NOISE_PLACE = Place("Columbus, Ohio, United States", "US", "USOH", 39.9612, -82.9988, "1085931", "3")
+
+
+@dataclass
+class SampleTruth:
+    """What the pipeline must find in the sample (keys are qualified table names or rule names)."""
+
+    gdelt_rows: int = 0
+    wikimedia_events: int = 0
+    silver_events: int = 0
+    silver_edits: int = 0
+    quarantine: dict[str, int] = field(default_factory=dict)
+    # story key -> (event ids, article titles): each event must correlate with at least one of the titles.
+    planted: dict[str, tuple[list[str], list[str]]] = field(default_factory=dict)
+    cross_window: dict[str, tuple[list[str], list[str]]] = field(default_factory=dict)
+    noise_event_ids: list[str] = field(default_factory=list)
+    noise_titles: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Sample:
+    gdelt_slices: dict[str, list[list[str]]]
+    wikimedia_events: list[dict[str, Any]]
+    cameo_lookup: dict[str, str]
+    truth: SampleTruth
+
+
+def _fraction_date(day: datetime) -> str:
+    return f"{day.year + (day.timetuple().tm_yday - 1) / 365.0:.4f}"
+
+
+def _quad_class(code: str) -> str:
+    root = int(code[:2])
+    return "1" if root <= 5 else "2" if root <= 9 else "3" if root <= 14 else "4"
+
+
+def gdelt_row(
+    event_id: int,
+    added: datetime,
+    url: str,
+    actor1: Actor,
+    actor2: Actor | None,
+    code: str,
+    place: Place,
+    rng: random.Random,
+) -> list[str]:
+    """One 61-column export row, as GDELT writes it (strings; empty strings for absent values)."""
+    day = added - timedelta(hours=rng.randint(0, 20))
+    values: dict[str, str] = dict.fromkeys(EXPORT_COLUMNS, "")
+    values.update(
+        GLOBALEVENTID=str(event_id),
+        SQLDATE=day.strftime("%Y%m%d"),
+        MonthYear=day.strftime("%Y%m"),
+        Year=day.strftime("%Y"),
+        FractionDate=_fraction_date(day),
+        Actor1Code=actor1.code,
+        Actor1Name=actor1.name,
+        Actor1CountryCode=actor1.country,
+        IsRootEvent=str(rng.randint(0, 1)),
+        EventCode=code,
+        EventBaseCode=code[:3],
+        EventRootCode=code[:2],
+        QuadClass=_quad_class(code),
+        GoldsteinScale=f"{rng.choice([-10.0, -5.0, -2.0, 1.0, 3.0, 3.4, 7.0]):.1f}",
+        NumMentions=str(rng.randint(1, 20)),
+        NumSources=str(rng.randint(1, 4)),
+        NumArticles=str(rng.randint(1, 20)),
+        AvgTone=f"{rng.uniform(-8, 4):.10f}",
+        Actor1Geo_Type=place.geo_type,
+        Actor1Geo_FullName=place.full_name,
+        Actor1Geo_CountryCode=place.country,
+        Actor1Geo_ADM1Code=place.adm1,
+        Actor1Geo_Lat=f"{place.lat:.4f}",
+        Actor1Geo_Long=f"{place.lon:.4f}",
+        Actor1Geo_FeatureID=place.feature_id,
+        ActionGeo_Type=place.geo_type,
+        ActionGeo_FullName=place.full_name,
+        ActionGeo_CountryCode=place.country,
+        ActionGeo_ADM1Code=place.adm1,
+        ActionGeo_Lat=f"{place.lat:.4f}",
+        ActionGeo_Long=f"{place.lon:.4f}",
+        ActionGeo_FeatureID=place.feature_id,
+        DATEADDED=slice_id_of(added),
+        SOURCEURL=url,
+    )
+    if actor2 is not None:
+        values.update(
+            Actor2Code=actor2.code,
+            Actor2Name=actor2.name,
+            Actor2CountryCode=actor2.country,
+            Actor2Geo_Type=place.geo_type,
+            Actor2Geo_FullName=place.full_name,
+            Actor2Geo_CountryCode=place.country,
+            Actor2Geo_ADM1Code=place.adm1,
+            Actor2Geo_Lat=f"{place.lat:.4f}",
+            Actor2Geo_Long=f"{place.lon:.4f}",
+            Actor2Geo_FeatureID=place.feature_id,
+        )
+    return [values[c] for c in EXPORT_COLUMNS]
+
+
+class _Ids:
+    def __init__(self, rng: random.Random) -> None:
+        self.rng = rng
+        self.rc_id = 1_810_000_000
+        self.rev_id = 1_260_000_000
+
+    def uuid(self) -> str:
+        return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+
+
+def recentchange_event(
+    ids: _Ids,
+    at: datetime,
+    title: str,
+    comment: str,
+    *,
+    user: str,
+    bot: bool = False,
+    namespace: int = 0,
+    kind: str = "edit",
+    wiki: str = "enwiki",
+) -> dict[str, Any]:
+    """One `mediawiki/recentchange/1.0.0` event as EventStreams sends it."""
+    domain = {"enwiki": "en.wikipedia.org", "dewiki": "de.wikipedia.org", "wikidatawiki": "www.wikidata.org"}[wiki]
+    ids.rc_id += ids.rng.randint(1, 40)
+    ids.rev_id += ids.rng.randint(1, 40)
+    old_len = ids.rng.randint(800, 90_000)
+    title_url = title.replace(" ", "_")
+    event: dict[str, Any] = {
+        "$schema": "/mediawiki/recentchange/1.0.0",
+        "meta": {
+            "uri": f"https://{domain}/wiki/{title_url}",
+            "request_id": ids.uuid(),
+            "id": ids.uuid(),
+            "dt": at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "domain": domain,
+            "stream": "mediawiki.recentchange",
+        },
+        "id": ids.rc_id,
+        "type": kind,
+        "namespace": namespace,
+        "title": title,
+        "title_url": f"https://{domain}/wiki/{title_url}",
+        "comment": comment,
+        "timestamp": int(at.timestamp()),
+        "user": user,
+        "bot": bot,
+        "notify_url": f"https://{domain}/w/index.php?diff={ids.rev_id}",
+        "server_url": f"https://{domain}",
+        "server_name": domain,
+        "server_script_path": "/w",
+        "wiki": wiki,
+        "parsedcomment": comment,
+    }
+    if kind in ("edit", "new"):
+        event.update(
+            minor=ids.rng.random() < 0.2,
+            patrolled=ids.rng.random() < 0.5,
+            length={"old": None if kind == "new" else old_len, "new": old_len + ids.rng.randint(-200, 900)},
+            revision={"old": None if kind == "new" else ids.rev_id - 7, "new": ids.rev_id},
+        )
+    return event
+
+
+_USERS = ("Cdjp1", "Materialscientist", "Ser Amantio di Nicolao", "BD2412", "Citation bot", "Onel5969", "Mathglot")
+_IPS = ("2a02:c7c:5a1e:9b00:d1f3:6a2e:4b7c:11aa", "203.0.113.47", "198.51.100.23")
+
+
+def _user(rng: random.Random) -> str:
+    return rng.choice(_IPS) if rng.random() < 0.2 else rng.choice(_USERS[:4] + _USERS[5:])
+
+
+def _window_time(window: int, rng: random.Random, *, lo_min: int = 5, hi_min: int = 200) -> datetime:
+    return BASE_TIME + timedelta(hours=WINDOW_HOURS * window, minutes=rng.randint(lo_min, hi_min))
+
+
+def generate_sample(seed: int = 20261126) -> Sample:
+    """The run-local sample: planted stories, noise, duplicates, filtered and malformed records."""
+    rng = random.Random(seed)
+    ids = _Ids(rng)
+    truth = SampleTruth()
+    slices: dict[str, list[list[str]]] = defaultdict(list)
+    events: list[dict[str, Any]] = []
+    next_event_id = 1_250_000_000
+
+    def add_row(row: list[str]) -> None:
+        slices[row[EXPORT_COLUMNS.index("DATEADDED")]].append(row)
+        truth.gdelt_rows += 1
+
+    # Planted stories: 2-3 events per URL, edits to the story's articles a little later in the same window.
+    for story in STORIES:
+        event_ids: list[str] = []
+        for url in story.urls:
+            for actor1, actor2, code in story.actors:
+                next_event_id += rng.randint(1, 30)
+                added = _window_time(story.window, rng, hi_min=150)
+                add_row(gdelt_row(next_event_id, added, url, actor1, actor2, code, story.place, rng))
+                event_ids.append(str(next_event_id))
+        titles = list(story.articles)
+        for i, title in enumerate(story.articles):
+            for comment in story.comments[i::2] or story.comments[:1]:
+                at = _window_time(story.window + story.edit_window_offset, rng, lo_min=160, hi_min=235)
+                events.append(recentchange_event(ids, at, title, comment, user=_user(rng)))
+        target = truth.cross_window if story.edit_window_offset else truth.planted
+        target[story.key] = (event_ids, titles)
+        truth.silver_events += len(event_ids)
+
+    # Noise events (several per URL, as GDELT codes them) and noise edits, spread over all windows.
+    for n in range(30):
+        url = NOISE_URLS[n % len(NOISE_URLS)]
+        next_event_id += rng.randint(1, 30)
+        code = rng.choice(["010", "040", "036", "051"])
+        actor = NOISE_ACTORS[n % len(NOISE_ACTORS)]
+        add_row(gdelt_row(next_event_id, _window_time(n % N_WINDOWS, rng), url, actor, None, code, NOISE_PLACE, rng))
+        truth.noise_event_ids.append(str(next_event_id))
+    truth.silver_events += 30
+    for n in range(36):
+        title = NOISE_TITLES[n % len(NOISE_TITLES)]
+        at = _window_time(n % N_WINDOWS, rng)
+        events.append(recentchange_event(ids, at, title, rng.choice(NOISE_COMMENTS), user=_user(rng)))
+    truth.noise_titles = list(NOISE_TITLES)
+    truth.silver_edits = len(events)
+
+    # Events silver filters out on purpose: bots, talk/user pages, other wikis, log entries.
+    for n in range(6):
+        at = _window_time(n % N_WINDOWS, rng)
+        events.append(
+            recentchange_event(ids, at, "2026 Hokkaido earthquake", "Bot: fixing links", user="Citation bot", bot=True)
+        )
+        events.append(recentchange_event(ids, at, "Talk:Santiago Metro", "reply", user=_user(rng), namespace=1))
+        events.append(recentchange_event(ids, at, "Notre-Dame de Paris", "Kopie", user=_user(rng), wiki="dewiki"))
+    events.append(recentchange_event(ids, _window_time(1, rng), "User:Example", "", user="Example", kind="log"))
+
+    # GDELT publishes every 15 minutes: fill slices the stories left empty with more noise, so the feed has no gaps.
+    first, last = min(slices), max(slices)
+    for slice_id in slices_between(parse_slice_id(first), parse_slice_id(last)):
+        if slice_id not in slices:
+            next_event_id += rng.randint(1, 30)
+            url = rng.choice(NOISE_URLS)
+            added = parse_slice_id(slice_id) + timedelta(minutes=rng.randint(0, 14))
+            add_row(gdelt_row(next_event_id, added, url, rng.choice(NOISE_ACTORS), None, "040", NOISE_PLACE, rng))
+            truth.noise_event_ids.append(str(next_event_id))
+            truth.silver_events += 1
+
+    # Duplicates: GDELT re-publishes a row in a later slice; the stream replays an event (same meta.id).
+    first_slice = sorted(slices)[0]
+    replayed = list(slices[first_slice][0])
+    later = datetime.strptime(first_slice, "%Y%m%d%H%M%S").replace(tzinfo=UTC) + timedelta(minutes=30)
+    replayed[EXPORT_COLUMNS.index("DATEADDED")] = slice_id_of(later)
+    add_row(replayed)
+    events.append(json.loads(json.dumps(events[0])))
+
+    # Malformed records, one (or two) per expectation rule.
+    bad_slice = slice_id_of(_window_time(1, rng))
+    template = gdelt_row(1, _window_time(1, rng), NOISE_URLS[0], NOISE_ACTORS[0], None, "010", NOISE_PLACE, rng)
+
+    def malformed(**changes: str) -> list[str]:
+        row = list(template)
+        for column, value in changes.items():
+            row[EXPORT_COLUMNS.index(column)] = value
+        row[EXPORT_COLUMNS.index("DATEADDED")] = changes.get("DATEADDED", bad_slice)
+        return row
+
+    def add_malformed(row: list[str]) -> None:
+        slices[bad_slice].append(row)
+        truth.gdelt_rows += 1
+
+    add_malformed(malformed(GLOBALEVENTID="1249999001")[:60])  # a truncated line: 60 fields
+    add_malformed(malformed(GLOBALEVENTID="12499990O2"))  # letter O, not zero
+    add_malformed(malformed(GLOBALEVENTID="1249999003", DATEADDED="20261126 9:00"))
+    add_malformed(malformed(GLOBALEVENTID="1249999004", SOURCEURL=""))
+    add_malformed(malformed(GLOBALEVENTID="1249999005", SOURCEURL="", DATEADDED="2026112"))
+    truth.quarantine.update(
+        gdelt_has_61_columns=1,
+        gdelt_event_id_is_numeric=1,
+        gdelt_dateadded_is_timestamp=2,
+        gdelt_source_url_is_http=3,  # the truncated row lost its URL column too
+    )
+    no_id = recentchange_event(ids, _window_time(2, rng), "Trilobite", "copyedit", user=_user(rng))
+    no_id["meta"].pop("id")
+    bad_dt = recentchange_event(ids, _window_time(2, rng), "Trilobite", "copyedit", user=_user(rng))
+    bad_dt["meta"]["dt"] = "yesterday"
+    no_title = recentchange_event(ids, _window_time(2, rng), "", "copyedit", user=_user(rng))
+    events.extend([no_id, bad_dt, no_title])
+    truth.quarantine.update(
+        wikimedia_is_json_object=0, wikimedia_has_meta_id=1, wikimedia_meta_dt_is_timestamp=1, wikimedia_has_title=1
+    )
+
+    events.sort(key=lambda e: (str(e["meta"].get("dt", "")), e["id"]))
+    truth.wikimedia_events = len(events)
+    return Sample(dict(sorted(slices.items())), events, dict(SAMPLE_CAMEO), truth)
+
+
+# ----------------------------------------------------------------------------------------------- benchmark mix
+
+_BENCH_WORDS = (
+    "harbor festival council budget storm transit strike museum election drought vaccine bridge ferry summit "
+    "refinery wildfire senate court verdict stadium airport pipeline rally tariff treaty glacier volcano census "
+    "orchestra railway satellite reactor border harvest library fishery mine telescope canal"
+).split()
+_BENCH_PLACES = (
+    "Lisbon",
+    "Nairobi",
+    "Osaka",
+    "Quito",
+    "Hanoi",
+    "Tbilisi",
+    "Perth",
+    "Oslo",
+    "Accra",
+    "Lima",
+    "Cork",
+    "Tunis",
+)
+
+
+def generate_bench(n_events: int, seed: int = 7) -> Sample:
+    """`n_events` records in realistic proportions: ~12 % GDELT rows, ~88 % recentchange events of which about
+    40 % are filtered out (bots, other namespaces, other wikis). URLs repeat (~3 events per article) and titles
+    follow a long-tailed popularity, as on the live feeds."""
+    if n_events < 10:
+        raise ValueError(f"--events {n_events} is too small for a meaningful benchmark: use at least 10")
+    rng = random.Random(seed)
+    ids = _Ids(rng)
+    n_gdelt = max(1, round(n_events * 0.12))
+    n_wiki = n_events - n_gdelt
+    slices: dict[str, list[list[str]]] = defaultdict(list)
+    topics = [
+        f"{rng.choice(_BENCH_PLACES)} {rng.choice(_BENCH_WORDS)} {rng.choice(_BENCH_WORDS)}"
+        for _ in range(max(4, n_events // 25))
+    ]
+    span_minutes = N_WINDOWS * WINDOW_HOURS * 60 - 1
+    event_id = 1_300_000_000
+    urls: list[str] = []
+    for _ in range(n_gdelt):
+        if not urls or rng.random() > 0.35:
+            topic = rng.choice(topics)
+            urls.append(f"https://news.example.org/{topic.lower().replace(' ', '-')}-{rng.randint(1000, 9999)}")
+        url = rng.choice(urls[-20:])
+        event_id += 1
+        at = BASE_TIME + timedelta(minutes=rng.randint(0, span_minutes))
+        actor = rng.choice(NOISE_ACTORS)
+        code = rng.choice(list(SAMPLE_CAMEO))
+        row = gdelt_row(event_id, at, url, actor, None, code, NOISE_PLACE, rng)
+        slices[row[EXPORT_COLUMNS.index("DATEADDED")]].append(row)
+    events: list[dict[str, Any]] = []
+    weights = [1.0 / (rank + 1) for rank in range(len(topics))]
+    for _ in range(n_wiki):
+        title = rng.choices(topics, weights)[0].title()
+        at = BASE_TIME + timedelta(minutes=rng.randint(0, span_minutes))
+        draw = rng.random()
+        if draw < 0.15:
+            event = recentchange_event(ids, at, title, "Bot: formatting", user="Citation bot", bot=True)
+        elif draw < 0.30:
+            event = recentchange_event(ids, at, f"Talk:{title}", "reply", user=_user(rng), namespace=1)
+        elif draw < 0.40:
+            event = recentchange_event(ids, at, title, "Kopie", user=_user(rng), wiki="dewiki")
+        else:
+            event = recentchange_event(ids, at, title, rng.choice(NOISE_COMMENTS), user=_user(rng))
+        events.append(event)
+    events.sort(key=lambda e: (e["meta"]["dt"], e["id"]))
+    truth = SampleTruth(gdelt_rows=n_gdelt, wikimedia_events=n_wiki)
+    return Sample(dict(sorted(slices.items())), events, dict(SAMPLE_CAMEO), truth)
+
+
+# ----------------------------------------------------------------------------------------------- landing files
+
+
+def write_cameo_lookup(lookup: Mapping[str, str], path: Path) -> Path:
+    """Write the lookup in GDELT's `CAMEO.eventcodes.txt` format."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render_lookup(lookup), encoding="utf-8")
+    return path
+
+
+def land_directly(sample: Sample, gdelt_dir: Path, wikimedia_dir: Path, *, batch_size: int = 500) -> None:
+    """Write the sample in the landed formats without the feeds (used when no loader/listener is wanted)."""
+    gdelt_dir.mkdir(parents=True, exist_ok=True)
+    wikimedia_dir.mkdir(parents=True, exist_ok=True)
+    for slice_id, rows in sample.gdelt_slices.items():
+        # Joined by hand, not export_rows_to_text: the sample keeps its deliberately malformed (short) rows.
+        text = "".join("\t".join(row) + "\n" for row in rows)
+        (gdelt_dir / f"{slice_id}.export.CSV").write_text(text, encoding="utf-8")
+    for start in range(0, len(sample.wikimedia_events), batch_size):
+        batch: Sequence[Mapping[str, Any]] = sample.wikimedia_events[start : start + batch_size]
+        lines = "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in batch)
+        (wikimedia_dir / f"batch-{start // batch_size:05d}.jsonl").write_text(lines, encoding="utf-8")

@@ -1,0 +1,1 @@
+"""Plain `DataFrame -> DataFrame` functions the pipeline definitions call (unit-tested on a local session)."""
