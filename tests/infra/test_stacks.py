@@ -153,8 +153,13 @@ def test_ingestion_jobs(synth, stack):
     assert wiki["continuous"] == {"pause_status": expected_pause}
     assert "schedule" not in wiki
     for job, params in (
-        (gdelt, ["gdelt", "--base-url", env.ingestion.gdelt_base_url, "--out", f"{landing}/gdelt"]),
-        (wiki, ["wikimedia", "--url", env.ingestion.wikimedia_url, "--out", f"{landing}/wikimedia"]),
+        (gdelt, ["gdelt", "--base-url", env.ingestion.gdelt_base_url, "--out", f"{landing}/gdelt", "--allow-rejects"]),
+        (
+            wiki,
+            # Only the wikis silver keeps, and a real contact in the User-Agent (Wikimedia's policy).
+            ["wikimedia", "--url", env.ingestion.wikimedia_url, "--out", f"{landing}/wikimedia"]
+            + ["--wiki", "enwiki", "--contact", env.notification_emails[0]],
+        ),
     ):
         (task,) = job["task"]
         python_task = task["spark_python_task"]
