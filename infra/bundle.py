@@ -23,7 +23,7 @@ _SKIPPED_DIRS = frozenset({"__pycache__", ".pytest_cache", ".mypy_cache", ".ruff
 PIPELINE_SOURCES_DIR = "pipelines/definitions"
 INGEST_SCRIPT = "pipelines/ingest/cli.py"
 # Packages the ingestion jobs install from PyPI, pinned to the versions in requirements.txt.
-JOB_PYPI_PACKAGES = ("requests", "sseclient-py", "click")
+JOB_PYPI_PACKAGES = ("requests", "click")
 
 
 class BundleError(LakehouseError):

@@ -1,6 +1,6 @@
 """A server-sent-events parser that follows the WHATWG `text/event-stream` rules exactly. Pure, incremental.
 
-Why not sseclient-py (pinned in requirements for reference): its 1.9.0 parser dispatches the trailing, incomplete
+Why not sseclient-py (not a dependency; see docs/ingestion.md): its 1.9.0 parser dispatches the trailing, incomplete
 event when a connection drops mid-event (the spec says discard it), which would land a truncated event or advance
 the resume id past an event that never arrived; it never dispatches an event that carries only `retry:`, so the
 server's reconnection hint is lost; and it forgets the last event id between events. Those three are exactly the
