@@ -69,6 +69,14 @@ class S3Backend:
 Backend = Annotated[LocalBackend | S3Backend, Field(discriminator="type")]
 
 
+def _check_worker_bounds(min_workers: int, max_workers: int) -> None:
+    if min_workers > max_workers:
+        raise ValueError(
+            f"min_workers ({min_workers}) > max_workers ({max_workers}):"
+            " lower min_workers or raise max_workers (at most 8)"
+        )
+
+
 @dataclass(frozen=True, config=_STRICT)
 class ClusterConfig:
     spark_version: str
@@ -79,11 +87,7 @@ class ClusterConfig:
 
     @model_validator(mode="after")
     def _bounds(self) -> ClusterConfig:
-        if self.min_workers > self.max_workers:
-            raise ValueError(
-                f"min_workers ({self.min_workers}) > max_workers ({self.max_workers}): lower min_workers"
-                " or raise max_workers (at most 8)"
-            )
+        _check_worker_bounds(self.min_workers, self.max_workers)
         return self
 
 
@@ -101,11 +105,7 @@ class PipelineConfig:
 
     @model_validator(mode="after")
     def _bounds(self) -> PipelineConfig:
-        if self.min_workers > self.max_workers:
-            raise ValueError(
-                f"min_workers ({self.min_workers}) > max_workers ({self.max_workers}): lower min_workers"
-                " or raise max_workers (at most 8)"
-            )
+        _check_worker_bounds(self.min_workers, self.max_workers)
         return self
 
 

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
-import tempfile
 import time
 import zipfile
 from collections.abc import Sequence
@@ -40,6 +38,7 @@ from pipelines.gdelt import (
     slices_between,
 )
 from pipelines.ingest import IngestError
+from pipelines.ingest.landing import write_atomically
 
 log = logging.getLogger(__name__)
 
@@ -200,23 +199,6 @@ def _unzip_export(archive: bytes, slice_id: str) -> bytes:
         raise IngestError(f"archive for slice {slice_id} is not a readable zip ({exc}); truncated or corrupt") from exc
 
 
-def _land_atomically(out_dir: Path, name: str, data: bytes) -> Path:
-    """Write `data` to `out_dir/name` so readers see nothing or the whole file (never a partial one)."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    target = out_dir / name
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=out_dir)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, target)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-    return target
-
-
 def _check_rows(data: bytes, source: str) -> tuple[int, tuple[Rejection, ...]]:
     report = parse_export_text(data.decode("utf-8", errors="replace"), source=source)
     for index, rejection in enumerate(report.rejections):
@@ -247,7 +229,7 @@ def _land_slice(
         log.warning("slice %s: %s does not exist (404); GDELT has gaps, nothing landed", slice_id, url)
         return LandResult(slice_id, "missing", None)
     n_rows, rejections = _check_rows(data, name)
-    path = _land_atomically(out_dir, name, data)
+    path = write_atomically(out_dir / name, data)
     log.info("landed %s: %d rows, %d rejected, %d bytes", path, n_rows + len(rejections), len(rejections), len(data))
     return LandResult(slice_id, "landed", path, rows=n_rows + len(rejections), bytes=len(data), rejections=rejections)
 

@@ -22,11 +22,9 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import random
 import re
 import signal
-import tempfile
 import threading
 import time
 import uuid
@@ -44,6 +42,7 @@ import requests
 import urllib3
 
 from pipelines.ingest import IngestError
+from pipelines.ingest.landing import write_atomically
 from pipelines.ingest.sse import SSEEvent, SSEParser
 
 log = logging.getLogger(__name__)
@@ -147,21 +146,6 @@ class _State:
     events_landed_total: int = 0
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Write `path` so readers see nothing or the whole file: dot-prefixed temp file, fsync, rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-
-
 def state_path(out_dir: str | Path) -> Path:
     return Path(out_dir) / STATE_DIR / STATE_FILE
 
@@ -192,7 +176,7 @@ def _save_state(out_dir: Path, state: _State) -> None:
         "recent_meta_ids": list(state.recent_ids),
         "updated_at": datetime.now(UTC).isoformat(),
     }
-    _atomic_write(state_path(out_dir), json.dumps(payload).encode())
+    write_atomically(state_path(out_dir), json.dumps(payload).encode())
 
 
 def _retry_after_seconds(value: str | None) -> float | None:
@@ -350,12 +334,12 @@ class _Listener:
         name = f"recentchange-{stamp}-{uuid.uuid4().hex[:8]}"
         if batch.lines:
             path = self.out_dir / f"{name}.jsonl"
-            _atomic_write(path, b"".join(batch.lines))
+            write_atomically(path, b"".join(batch.lines))
             self.result.batches.append(path)
             self.result.events_landed += len(batch.lines)
             log.info("landed %s (%d events, %d bytes)", path.name, len(batch.lines), batch.size)
         if batch.rejected:
-            _atomic_write(self.out_dir / REJECTED_DIR / f"{name}.jsonl", b"".join(batch.rejected))
+            write_atomically(self.out_dir / REJECTED_DIR / f"{name}.jsonl", b"".join(batch.rejected))
         self.batch = _Batch()
         if self.position == self.state.last_event_id and not batch.lines:
             return
