@@ -18,10 +18,10 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -577,14 +577,13 @@ def run_local(
     )
 
 
+def dry_run(run_dir: Path = DEFAULT_RUN_DIR, progress: Progress = lambda _msg: None) -> list[str]:
+    """`spark-pipelines dry-run` of the pipeline against a fresh run folder: validates the graph, writes nothing."""
+    paths = prepare_run_dir(run_dir.resolve())
+    paths.spec.write_text(yaml.safe_dump(local_spec(paths, settings_for(paths)), sort_keys=False), encoding="utf-8")
+    return run_pipeline(paths, progress, dry_run=True)
+
+
 def write_summary_json(summary: RunSummary, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(summary.to_json(), indent=2, sort_keys=False) + "\n", encoding="utf-8")
-
-
-def format_counts(mapping: Mapping[str, int]) -> Sequence[tuple[str, str]]:
-    return [(name, f"{count:,}") for name, count in mapping.items()]
-
-
-def _default_window() -> timedelta:
-    return timedelta(hours=PipelineSettings().window_hours)

@@ -78,7 +78,6 @@ class Story:
     articles: tuple[str, ...]
     comments: tuple[str, ...]
     window: int  # index of the 4-hour window the story happens in
-    edit_window_offset: int = 0  # edits land this many windows later (0: same window)
 
 
 _GOV = {
@@ -150,41 +149,26 @@ STORIES: tuple[Story, ...] = (
         ("/* Third Test */ match washed out by rain", "rain delay at the Gabba"),
         2,
     ),
-    # Edits about this story arrive one window after its events: windows are never compared across.
-    Story(
-        "london_bridge_closure",
-        ("https://www.bbc.co.uk/news/uk-england-london-tower-bridge-stuck-open-traffic-chaos",),
-        ((_GOV["GBR"], None, "010"),),
-        Place("London, London, City of, United Kingdom", "UK", "UKH9", 51.5, -0.1167, "-2601889"),
-        ("Tower Bridge",),
-        ("/* Incidents */ bridge stuck open, traffic chaos",),
-        0,
-        edit_window_offset=1,
-    ),
 )
 
 NOISE_URLS: tuple[str, ...] = (
     "https://www.localnews12.com/business/regional-bakery-chain-reports-record-quarterly-sales",
-    "https://www.sportingtribune.com/hockey/minor-league-goalie-signs-two-year-contract-extension",
-    "https://www.marketwatch.com/story/semiconductor-stocks-slip-as-bond-yields-climb-2026-11-26",
-    "https://www.dailyrecord.com/story/news/education/school-board-approves-new-bus-routes",
-    "https://www.foodandwine.com/recipes/slow-cooker-pumpkin-soup-with-sage",
-    "https://www.autonews.com/manufacturing/truck-maker-recalls-brake-sensors",
-    "https://www.countyherald.com/obituaries/retired-teacher-remembered-for-garden-club",
-    "https://www.techdigest.com/reviews/budget-smartphone-battery-life-test",
     "https://www.citypaper.com/arts/jazz-quartet-announces-winter-concert-series",
-    "https://www.realestateweekly.com/commercial/office-tower-sold-to-pension-fund",
+    "https://www.techdigest.com/reviews/budget-smartphone-battery-life-test",
+    "https://www.bizjournal.com/startups/startup-raises-seed-funding-for-payroll-app",
+    "https://www.countyherald.com/community/farmers-market-moves-indoors-for-winter",
+    "https://www.dailyrecord.com/story/news/local/zoning-board-approves-apartment-complex",
 )
 # Chosen far from every story and noise URL (all-MiniLM-L6-v2 cosine < 0.11), so nothing correlates with them.
 NOISE_TITLES: tuple[str, ...] = (
-    "Pythagorean theorem",
+    "Quaternion",
+    "Horseshoe crab",
     "Noether's theorem",
-    "Trilobite",
-    "Lichen",
+    "Bryophyte",
+    "Ribosome",
+    "Euler's identity",
     "Cyrillic script",
-    "Sumerian language",
-    "Eurasian blue tit",
-    "Carboniferous",
+    "Ordovician",
 )
 NOISE_COMMENTS: tuple[str, ...] = (
     "copyedit",
@@ -214,7 +198,6 @@ class SampleTruth:
     quarantine: dict[str, int] = field(default_factory=dict)
     # story key -> (event ids, article titles): each event must correlate with at least one of the titles.
     planted: dict[str, tuple[list[str], list[str]]] = field(default_factory=dict)
-    cross_window: dict[str, tuple[list[str], list[str]]] = field(default_factory=dict)
     noise_event_ids: list[str] = field(default_factory=list)
     noise_titles: list[str] = field(default_factory=list)
 
@@ -379,7 +362,7 @@ def _window_time(window: int, rng: random.Random, *, lo_min: int = 5, hi_min: in
 
 def generate_sample(seed: int = 20261126) -> Sample:
     """The run-local sample: planted stories, noise, duplicates, filtered and malformed records."""
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311 - reproducible sample data, not cryptography
     ids = _Ids(rng)
     truth = SampleTruth()
     slices: dict[str, list[list[str]]] = defaultdict(list)
@@ -402,10 +385,9 @@ def generate_sample(seed: int = 20261126) -> Sample:
         titles = list(story.articles)
         for i, title in enumerate(story.articles):
             for comment in story.comments[i::2] or story.comments[:1]:
-                at = _window_time(story.window + story.edit_window_offset, rng, lo_min=160, hi_min=235)
+                at = _window_time(story.window, rng, lo_min=160, hi_min=235)
                 events.append(recentchange_event(ids, at, title, comment, user=_user(rng)))
-        target = truth.cross_window if story.edit_window_offset else truth.planted
-        target[story.key] = (event_ids, titles)
+        truth.planted[story.key] = (event_ids, titles)
         truth.silver_events += len(event_ids)
 
     # Noise events (several per URL, as GDELT codes them) and noise edits, spread over all windows.
@@ -479,9 +461,9 @@ def generate_sample(seed: int = 20261126) -> Sample:
         gdelt_dateadded_is_timestamp=2,
         gdelt_source_url_is_http=3,  # the truncated row lost its URL column too
     )
-    no_id = recentchange_event(ids, _window_time(2, rng), "Trilobite", "copyedit", user=_user(rng))
+    no_id = recentchange_event(ids, _window_time(2, rng), "Ribosome", "copyedit", user=_user(rng))
     no_id["meta"].pop("id")
-    bad_dt = recentchange_event(ids, _window_time(2, rng), "Trilobite", "copyedit", user=_user(rng))
+    bad_dt = recentchange_event(ids, _window_time(2, rng), "Ribosome", "copyedit", user=_user(rng))
     bad_dt["meta"]["dt"] = "yesterday"
     no_title = recentchange_event(ids, _window_time(2, rng), "", "copyedit", user=_user(rng))
     events.extend([no_id, bad_dt, no_title])
@@ -523,7 +505,7 @@ def generate_bench(n_events: int, seed: int = 7) -> Sample:
     follow a long-tailed popularity, as on the live feeds."""
     if n_events < 10:
         raise ValueError(f"--events {n_events} is too small for a meaningful benchmark: use at least 10")
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311 - reproducible sample data, not cryptography
     ids = _Ids(rng)
     n_gdelt = max(1, round(n_events * 0.12))
     n_wiki = n_events - n_gdelt

@@ -92,13 +92,24 @@ def typed_gdelt(bronze: DataFrame, cameo_lookup: Mapping[str, str]) -> DataFrame
     )
 
 
-def silver_gdelt(valid: DataFrame, *, watermark_hours: int) -> DataFrame:
+def dedupe(df: DataFrame, key: str, time_column: str, *, watermark_hours: int, streaming: bool) -> DataFrame:
+    """One row per `key`. In a stream: within the watermark on `time_column` (bounded state); in a batch: plain.
+
+    `streaming` is passed in rather than read from `df.isStreaming`: asking would analyze the plan, which pipeline
+    query functions must not do.
+    """
+    if not streaming:
+        return df.dropDuplicates([key])
+    return df.withWatermark(time_column, f"{watermark_hours} hours").dropDuplicatesWithinWatermark([key])
+
+
+def silver_gdelt(valid: DataFrame, *, watermark_hours: int, streaming: bool = True) -> DataFrame:
     """Rows that passed the expectations -> deduplicated silver events with their `event_text`.
 
     The watermark (event time minus `watermark_hours`) bounds the dedupe state in a stream; the same GLOBALEVENTID
     arriving again within it (GDELT re-publishes updated rows) is dropped. In a batch it is a plain dedupe.
     """
-    deduped = valid.withWatermark("event_time", f"{watermark_hours} hours").dropDuplicatesWithinWatermark(["event_id"])
+    deduped = dedupe(valid, "event_id", "event_time", watermark_hours=watermark_hours, streaming=streaming)
     with_text = deduped.withColumn(
         "event_text",
         text_udfs.event_text(

@@ -156,10 +156,13 @@ def correlations(
         .join(windowed_edits.groupBy(*keys).agg(sf.collect_list(sf.struct(*_EDIT_FIELDS)).alias("edits")), keys)
     )
 
-    def match(event_rows: list[Any], edit_rows: list[Any]) -> list[dict[str, Any]]:
-        return match_window(event_rows, edit_rows, embedder_factory(), threshold=threshold, top_k=top_k)
-
-    match_udf = sf.udf(match, MATCHES_TYPE)
+    # A lambda, not an annotated def: Spark reads a UDF's type hints to guess a pandas UDF type and warns.
+    match_udf = sf.udf(
+        lambda event_rows, edit_rows: match_window(
+            event_rows, edit_rows, embedder_factory(), threshold=threshold, top_k=top_k
+        ),
+        MATCHES_TYPE,
+    )
     matches = per_window.select(*keys, sf.explode(match_udf("events", "edits")).alias("m")).select(*keys, "m.*")
     event_columns = windowed_events.select(
         "event_id", "event_time", "event_code", "event_description", "event_text", "source_url", *keys

@@ -13,6 +13,7 @@ from pyspark.sql import functions as sf
 
 from pipelines.expectations import Expectation, ExpectationSuite
 from pipelines.transforms import text_udfs
+from pipelines.transforms.gdelt import dedupe
 from pipelines.wikimedia import RECENTCHANGE_SCHEMA, silver_filter_sql
 
 SILVER_TABLE = "silver.wikimedia_edits"
@@ -70,10 +71,12 @@ def typed_wikimedia(bronze: DataFrame) -> DataFrame:
     )
 
 
-def silver_wikimedia(valid: DataFrame, *, wikis: Iterable[str], include_bots: bool, watermark_hours: int) -> DataFrame:
+def silver_wikimedia(
+    valid: DataFrame, *, wikis: Iterable[str], include_bots: bool, watermark_hours: int, streaming: bool = True
+) -> DataFrame:
     """Valid events -> kept, deduplicated edits with `edit_text` and `editor_is_anonymous`."""
     kept = valid.where(sf.expr(silver_filter_sql(wikis=wikis, include_bots=include_bots)))
-    deduped = kept.withWatermark("edit_time", f"{watermark_hours} hours").dropDuplicatesWithinWatermark(["edit_id"])
+    deduped = dedupe(kept, "edit_id", "edit_time", watermark_hours=watermark_hours, streaming=streaming)
     return deduped.select(
         *[c for c in SILVER_COLUMNS if c not in ("edit_text", "editor_is_anonymous")],
         text_udfs.edit_text(sf.col("title"), sf.col("comment")).alias("edit_text"),
