@@ -463,13 +463,11 @@ class RunSummary:
 
 
 def _iso(value: Any) -> str:
+    """A window start as naive UTC ISO text (tables hold UTC; the session time zone is UTC)."""
     import pandas as pd
 
-    return (
-        pd.Timestamp(value).tz_localize(None).isoformat()
-        if pd.Timestamp(value).tzinfo
-        else pd.Timestamp(value).isoformat()
-    )
+    stamp = pd.Timestamp(value)
+    return str(stamp.tz_convert(None).isoformat() if stamp.tzinfo else stamp.isoformat())
 
 
 def summarize(

@@ -13,6 +13,9 @@ functions must not trigger analysis (the tables they read do not exist yet when 
 
 from __future__ import annotations
 
+import json
+import os
+import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -132,6 +135,40 @@ def match_window(
     return [{"event_id": m.event_id, "edit_id": m.edit_id, "score": float(m.score), "rank": m.rank} for m in matches]
 
 
+STATS_ENV = "LAKEHOUSE_GOLD_STATS"
+
+
+def _match_recording_stats(
+    event_rows: Sequence[Any], edit_rows: Sequence[Any], embedder: TextEmbedder, *, threshold: float, top_k: int
+) -> list[dict[str, Any]]:
+    """`match_window`, plus one JSON line of timing per window appended to $LAKEHOUSE_GOLD_STATS when it is set
+    (how `lakehouse bench pipeline` sees the embedding stage from inside the Spark workers)."""
+    stats_path = os.environ.get(STATS_ENV)
+    if not stats_path:
+        return match_window(event_rows, edit_rows, embedder, threshold=threshold, top_k=top_k)
+    load_seconds = 0.0
+    if getattr(embedder, "encoded_texts", 1) == 0:
+        # The worker's first window loads the model: time that apart from the window's own embedding.
+        started = time.perf_counter()
+        embedder.embed(["model warm-up"])
+        load_seconds = time.perf_counter() - started
+    encoded_before = getattr(embedder, "encoded_texts", 0)
+    started = time.perf_counter()
+    matches = match_window(event_rows, edit_rows, embedder, threshold=threshold, top_k=top_k)
+    record = {
+        "pid": os.getpid(),
+        "events": len(event_rows),
+        "edits": len(edit_rows),
+        "encoded_texts": getattr(embedder, "encoded_texts", 0) - encoded_before,
+        "seconds": time.perf_counter() - started + load_seconds,
+        "load_seconds": load_seconds,
+        "matches": len(matches),
+    }
+    with open(stats_path, "a", encoding="utf-8") as out:
+        out.write(json.dumps(record) + "\n")
+    return matches
+
+
 def _windowed(df: DataFrame, time_column: str, window_hours: int) -> DataFrame:
     window = sf.window(time_column, f"{window_hours} hours")
     return df.withColumn("window_start", window.start).withColumn("window_end", window.end)
@@ -158,7 +195,7 @@ def correlations(
 
     # A lambda, not an annotated def: Spark reads a UDF's type hints to guess a pandas UDF type and warns.
     match_udf = sf.udf(
-        lambda event_rows, edit_rows: match_window(
+        lambda event_rows, edit_rows: _match_recording_stats(
             event_rows, edit_rows, embedder_factory(), threshold=threshold, top_k=top_k
         ),
         MATCHES_TYPE,
