@@ -31,6 +31,7 @@ from pipelines.gdelt import EXPORT_COLUMNS, parse_slice_id, slice_id_of, slices_
 BASE_TIME = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
 WINDOW_HOURS = 4
 N_WINDOWS = 3
+BENCH_WINDOWS = 6
 
 # CAMEO codes the sample uses, with GDELT's descriptions (the sample's reference file lists exactly these).
 SAMPLE_CAMEO: Mapping[str, str] = {
@@ -514,7 +515,8 @@ def generate_bench(n_events: int, seed: int = 7) -> Sample:
         f"{rng.choice(_BENCH_PLACES)} {rng.choice(_BENCH_WORDS)} {rng.choice(_BENCH_WORDS)}"
         for _ in range(max(4, n_events // 25))
     ]
-    span_minutes = N_WINDOWS * WINDOW_HOURS * 60 - 1
+    # A day of data (six 4-hour windows), so the gold stage's windows spread over both Spark workers.
+    span_minutes = BENCH_WINDOWS * WINDOW_HOURS * 60 - 1
     event_id = 1_300_000_000
     urls: list[str] = []
     for _ in range(n_gdelt):
