@@ -39,6 +39,17 @@ def pipeline_settings(spark: SparkSession) -> PipelineSettings:
     return PipelineSettings.from_configuration(conf)
 
 
+def parallelism(spark: SparkSession, default: int = 8) -> int:
+    """How many tasks a stage should use: `spark.sql.shuffle.partitions` when it is a number (Databricks may say
+    "auto"), else `default`."""
+    raw = spark.conf.get("spark.sql.shuffle.partitions", None)
+    try:
+        value = int(raw) if raw is not None else default
+    except ValueError:
+        value = default
+    return max(1, value)
+
+
 def read_landed_lines(spark: SparkSession, path: str, *, file_glob: str) -> DataFrame:
     """A stream of `raw_line, source_file` over the files landed under `path` matching `file_glob`."""
     from pyspark.sql import functions as sf

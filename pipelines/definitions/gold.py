@@ -12,6 +12,7 @@ from pipelines.transforms import gold
 
 spark = SparkSession.active()
 settings = sources.pipeline_settings(spark)
+partitions = sources.parallelism(spark)
 
 
 @dp.materialized_view(name="gold.correlations", comment="Event x edit pairs with cosine >= threshold, per window.")
@@ -23,6 +24,7 @@ def correlations() -> DataFrame:
         window_hours=settings.window_hours,
         threshold=settings.similarity_threshold,
         top_k=settings.top_k,
+        partitions=partitions,
     )
 
 

@@ -182,8 +182,12 @@ def correlations(
     threshold: float,
     top_k: int,
     embedder_factory: EmbedderFactory = _default_embedder,
+    partitions: int = 2,
 ) -> DataFrame:
-    """Silver events x silver edits -> gold correlations (CORRELATION_COLUMNS), one engine call per window."""
+    """Silver events x silver edits -> gold correlations (CORRELATION_COLUMNS), one engine call per window.
+
+    `partitions`: how many tasks share the windows (the cluster's cores; `sources.parallelism(spark)`).
+    """
     keys = ["window_start", "window_end"]
     windowed_events = _windowed(events, "event_time", window_hours)
     windowed_edits = _windowed(edits, "edit_time", window_hours)
@@ -200,7 +204,14 @@ def correlations(
         ),
         MATCHES_TYPE,
     )
-    matches = per_window.select(*keys, sf.explode(match_udf("events", "edits")).alias("m")).select(*keys, "m.*")
+    # Range-partition the windows into an explicit number of partitions so they spread over the workers: without
+    # the number, adaptive execution coalesces the few (small) window rows into one task, and one Python worker
+    # then embeds every window while the other cores idle.
+    matches = (
+        per_window.repartitionByRange(partitions, "window_start")
+        .select(*keys, sf.explode(match_udf("events", "edits")).alias("m"))
+        .select(*keys, "m.*")
+    )
     event_columns = windowed_events.select(
         "event_id", "event_time", "event_code", "event_description", "event_text", "source_url", *keys
     )
