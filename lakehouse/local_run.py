@@ -301,9 +301,6 @@ def _env() -> dict[str, str]:
     env.setdefault("HF_HUB_OFFLINE", "1")
     env.setdefault("TRANSFORMERS_OFFLINE", "1")
     env.setdefault("TOKENIZERS_PARALLELISM", "false")
-    # One torch thread per Spark Python worker: local[*] already runs one worker per core, and two workers with
-    # two threads each on two cores spend their time contending (measured by `lakehouse bench pipeline`).
-    env.setdefault("OMP_NUM_THREADS", "1")
     # The pipeline's Python workers import `pipelines.*` from this checkout.
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
     return env
