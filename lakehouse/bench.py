@@ -53,6 +53,7 @@ class BenchReport:
     stage_model_load_s: float
     stage_texts_per_s_loaded_model: float
     peak_memory_mb: float
+    peak_rss_sum_mb: float
     rows: dict[str, int]
     timings_s: dict[str, float]
     flow_seconds: dict[str, float]
@@ -160,6 +161,7 @@ def bench_pipeline(
         stage_model_load_s=round(load_seconds, 1),
         stage_texts_per_s_loaded_model=round(stage_rate_warm, 1),
         peak_memory_mb=round(summary.peak_memory_mb, 1),
+        peak_rss_sum_mb=round(summary.peak_rss_sum_mb, 1),
         rows=summary.rows,
         timings_s=summary.timings_s,
         flow_seconds=flows,

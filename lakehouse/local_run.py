@@ -48,6 +48,8 @@ TABLES = (
     "gold.trending_stories",
 )
 _MARKER = ".lakehouse-run"
+# The local Spark behind `spark-pipelines`: two cores, the machine size `make run` is specified for.
+LOCAL_MASTER = "local[2]"
 PIPELINE_TIMEOUT_S = 900
 
 Source = Literal["sample", "live"]
@@ -183,10 +185,16 @@ def prepare_run_dir(root: Path) -> RunPaths:
 
 @dataclass
 class PeakMemory:
-    """Peak resident memory of this process and all its descendants (JVM, Python workers), sampled."""
+    """Peak memory of this process and all its descendants (JVM, Python workers), sampled every `interval_s`.
+
+    `peak_bytes` sums PSS (proportional set size): Spark's Python workers are forked from one daemon and share
+    torch's and the interpreter's pages, which a sum of RSS would count once per worker. `peak_rss_bytes` (the
+    RSS sum, an upper bound) is kept too. Where PSS is unavailable (not Linux), RSS is used for both.
+    """
 
     interval_s: float = 0.2
     peak_bytes: int = 0
+    peak_rss_bytes: int = 0
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
@@ -194,14 +202,17 @@ class PeakMemory:
         import psutil
 
         me = psutil.Process()
-        total = 0
+        pss_total = rss_total = 0
         for proc in [me, *me.children(recursive=True)]:
             try:
-                total += proc.memory_info().rss
-            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                full = proc.memory_full_info()
+                rss_total += full.rss
+                pss_total += getattr(full, "pss", full.rss)
+            except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
                 continue
-        self.peak_bytes = max(self.peak_bytes, total)
-        return total
+        self.peak_bytes = max(self.peak_bytes, pss_total)
+        self.peak_rss_bytes = max(self.peak_rss_bytes, rss_total)
+        return pss_total
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval_s):
@@ -354,7 +365,15 @@ _FLOW_EVENT = re.compile(r"Flow '?(?P<flow>[\w.`]+)'? (?:is|has) (?P<state>[A-Z_
 
 
 def pipeline_command(paths: RunPaths, *, dry_run: bool = False) -> list[str]:
-    cmd = [_bin("spark-pipelines"), "dry-run" if dry_run else "run", "--spec", str(paths.spec)]
+    # spark-pipelines starts its Spark Connect server with `--remote local` (one core) unless told otherwise.
+    cmd = [
+        _bin("spark-pipelines"),
+        "dry-run" if dry_run else "run",
+        "--spec",
+        str(paths.spec),
+        "--remote",
+        LOCAL_MASTER,
+    ]
     for key, value in spark_submit_confs(paths).items():
         cmd += ["--conf", f"{key}={value}"]
     return cmd
@@ -445,6 +464,7 @@ class RunSummary:
     timings_s: dict[str, float]
     wall_time_s: float = 0.0
     peak_memory_mb: float = 0.0
+    peak_rss_sum_mb: float = 0.0
     run_dir: str = ""
 
     def to_json(self) -> dict[str, Any]:
@@ -458,6 +478,7 @@ class RunSummary:
             "timings_s": self.timings_s,
             "wall_time_s": round(self.wall_time_s, 1),
             "peak_memory_mb": round(self.peak_memory_mb, 1),
+            "peak_rss_sum_mb": round(self.peak_rss_sum_mb, 1),
             "run_dir": self.run_dir,
         }
 
@@ -571,6 +592,7 @@ def run_local(
         timings_s=timings,
         wall_time_s=time.monotonic() - started,
         peak_memory_mb=memory.peak_bytes / 2**20,
+        peak_rss_sum_mb=memory.peak_rss_bytes / 2**20,
         run_dir=str(paths.root),
     )
 

@@ -53,7 +53,8 @@ def print_summary(summary: RunSummary, console: Console) -> None:
     timings = ", ".join(f"{step} {seconds:.1f} s" for step, seconds in summary.timings_s.items())
     console.print(
         f"[bold]wall time {summary.wall_time_s:.1f} s[/bold] ({timings}); "
-        f"[bold]peak memory {summary.peak_memory_mb:,.0f} MiB[/bold] (this process and its children); "
+        f"[bold]peak memory {summary.peak_memory_mb:,.0f} MiB[/bold] (PSS of this process and its children; "
+        f"RSS sum {summary.peak_rss_sum_mb:,.0f} MiB); "
         f"run folder {summary.run_dir}"
     )
 
