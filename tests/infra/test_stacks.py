@@ -157,8 +157,10 @@ def test_ingestion_jobs(synth, stack):
         (
             wiki,
             # Only the wikis silver keeps, and a real contact in the User-Agent (Wikimedia's policy).
-            ["wikimedia", "--url", env.ingestion.wikimedia_url, "--out", f"{landing}/wikimedia"]
-            + ["--wiki", "enwiki", "--contact", env.notification_emails[0]],
+            [
+                *("wikimedia", "--url", env.ingestion.wikimedia_url, "--out", f"{landing}/wikimedia"),
+                *("--wiki", "enwiki", "--contact", env.notification_emails[0]),
+            ],
         ),
     ):
         (task,) = job["task"]
