@@ -14,6 +14,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import threading
@@ -50,6 +51,8 @@ TABLES = (
 _MARKER = ".lakehouse-run"
 # The local Spark behind `spark-pipelines`: two cores, the machine size `make run` is specified for.
 LOCAL_MASTER = "local[2]"
+# `spark-pipelines --remote local[...]` starts a Spark Connect server on this fixed port and connects to it.
+SPARK_CONNECT_PORT = 15002
 PIPELINE_TIMEOUT_S = 900
 
 Source = Literal["sample", "live"]
@@ -379,8 +382,24 @@ def pipeline_command(paths: RunPaths, *, dry_run: bool = False) -> list[str]:
     return cmd
 
 
+def ensure_connect_port_free(port: int = SPARK_CONNECT_PORT) -> None:
+    """Fail fast with a clear message when another Spark Connect server (another `spark-pipelines` run, a
+    `pyspark --remote local` shell) holds the port: spark-pipelines would otherwise die with a Java BindException
+    deep in its log."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind(("0.0.0.0", port))  # noqa: S104 - probing the address spark-pipelines itself binds
+        except OSError as exc:
+            raise LocalRunError(
+                f"port {port} is in use, and `spark-pipelines` needs it for its local Spark Connect server: "
+                "another `lakehouse run-local`/`bench` or a Spark Connect session is running; stop it "
+                f"(e.g. `lsof -i :{port}`) or wait for it to finish, then run again"
+            ) from exc
+
+
 def run_pipeline(paths: RunPaths, progress: Progress, *, dry_run: bool = False) -> list[str]:
     """Run `spark-pipelines run` (or `dry-run`) as a subprocess; stream flow progress; raise with the log on error."""
+    ensure_connect_port_free()
     log = paths.logs / ("pipeline-dry-run.log" if dry_run else "pipeline-run.log")
     lines: list[str] = []
     with log.open("w", encoding="utf-8") as out:
