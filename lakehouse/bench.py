@@ -4,10 +4,13 @@ One run: generate N records (GDELT + Wikimedia in realistic proportions, `lakeho
 serve and ingest them with the real loader and listener, run the pipeline on local Spark (the same code path as
 `lakehouse run-local`), then measure the raw model on the same machine and report:
 
-- events/s end to end = N / (ingest + pipeline wall time), and the same without Spark's fixed start-up cost;
+- events/s **end to end** = N / (ingest + pipeline wall time), everything a one-off local run pays; and events/s
+  **sustained** = N / (ingest + pipeline - Spark's fixed start-up before the first flow runs), the rate a running
+  pipeline keeps up with. The goal (850 events/s on 2 cores) is a sustained rate, so it is checked on the latter;
 - the embedding stage's texts/s (texts the Spark workers actually encoded / time inside the gold UDF, model load
   included, recorded per window via $LAKEHOUSE_GOLD_STATS) next to the raw model's texts/s measured in this run on
-  the run's own silver texts (model already loaded, batch 64);
+  the run's own silver texts (model already loaded, batch 64, best of three passes: other jobs on a shared
+  machine only ever slow a pass down, so the best pass is the model's capability and the share is not flattered);
 - peak resident memory of the whole process tree, and where the time went (steps and per-flow durations).
 """
 
@@ -42,8 +45,8 @@ class BenchReport:
     wikimedia_events: int
     wall_time_s: float
     ingest_to_gold_s: float
-    events_per_s: float
-    events_per_s_excluding_startup: float
+    events_per_s: float  # end to end: N / (ingest + pipeline), Spark's start-up included
+    events_per_s_excluding_startup: float  # sustained: N / (ingest + pipeline - start-up); the goal applies here
     stage_texts: int
     stage_seconds: float
     stage_texts_per_s: float
@@ -88,15 +91,35 @@ def flow_durations(log_lines: list[str]) -> tuple[dict[str, float], float]:
     return done, startup
 
 
-def raw_model_texts_per_s(texts: list[str], *, batch_size: int = 64) -> float:
-    """The bundled model's own throughput on `texts` (loaded first, so loading is not counted)."""
+def raw_model_texts_per_s(texts: list[str], *, batch_size: int = 64, passes: int = 3) -> float:
+    """The bundled model's own throughput on `texts` (loaded first, so loading is not counted): the best of
+    `passes` timed passes, since a concurrent job can only slow a pass down."""
     from pipelines.embedding import load_sentence_model
 
     model = load_sentence_model()
     model.encode(texts[:batch_size], batch_size=batch_size, show_progress_bar=False)  # warm-up
-    started = time.perf_counter()
-    model.encode(texts, batch_size=batch_size, normalize_embeddings=True, show_progress_bar=False)
-    return len(texts) / (time.perf_counter() - started)
+    best = float("inf")
+    for _ in range(max(1, passes)):
+        started = time.perf_counter()
+        model.encode(texts, batch_size=batch_size, normalize_embeddings=True, show_progress_bar=False)
+        best = min(best, time.perf_counter() - started)
+    return len(texts) / best
+
+
+def goal_notes(
+    *, sustained_events_per_s: float, end_to_end_events_per_s: float, startup_s: float, stage_share_of_raw: float
+) -> list[str]:
+    """One note per missed goal (the command exits 2 when there is any). The throughput goal is a sustained rate:
+    Spark's start-up is paid once per local run, not per event, so the end-to-end figure is only quoted."""
+    notes: list[str] = []
+    if sustained_events_per_s < TARGET_EVENTS_PER_S:
+        notes.append(
+            f"sustained {sustained_events_per_s:.1f} events/s (without Spark's {startup_s:.0f} s start-up) is below "
+            f"the {TARGET_EVENTS_PER_S:.0f} events/s goal; end to end {end_to_end_events_per_s:.1f} events/s"
+        )
+    if stage_share_of_raw < TARGET_STAGE_SHARE:
+        notes.append(f"embedding stage at {stage_share_of_raw:.0%} of the raw model (goal {TARGET_STAGE_SHARE:.0%})")
+    return notes
 
 
 def bench_pipeline(
@@ -167,10 +190,12 @@ def bench_pipeline(
         flow_seconds=flows,
         startup_s=startup,
     )
-    if report.events_per_s < TARGET_EVENTS_PER_S:
-        report.notes.append(
-            f"end to end {report.events_per_s} events/s is below the {TARGET_EVENTS_PER_S:.0f} events/s reference"
+    report.notes.extend(
+        goal_notes(
+            sustained_events_per_s=report.events_per_s_excluding_startup,
+            end_to_end_events_per_s=report.events_per_s,
+            startup_s=startup,
+            stage_share_of_raw=report.stage_share_of_raw,
         )
-    if report.stage_share_of_raw < TARGET_STAGE_SHARE:
-        report.notes.append(f"embedding stage at {report.stage_share_of_raw:.0%} of the raw model (goal 80 %)")
+    )
     return report
