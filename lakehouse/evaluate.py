@@ -128,6 +128,26 @@ class WindowExtras:
     events: tuple[Mapping[str, str], ...] = ()
 
 
+def _pairs_by_window(pairs: Sequence[LabeledPair], window_hours: int) -> dict[datetime, list[LabeledPair]]:
+    by_window: dict[datetime, list[LabeledPair]] = defaultdict(list)
+    for pair in pairs:
+        by_window[window_start(pair.event_time, window_hours)].append(pair)
+    return by_window
+
+
+def _window_texts(
+    window_pairs: Sequence[LabeledPair], start: datetime
+) -> tuple[dict[str, Event], dict[tuple[str, str], Edit]]:
+    """A window's distinct events (by id) and edits (by title and comment), as the pipeline would see them."""
+    events: dict[str, Event] = {}
+    edits: dict[tuple[str, str], Edit] = {}
+    for pair in window_pairs:
+        events.setdefault(pair.event_id, Event.from_gdelt(pair.event, pair.event_time))
+        key = (pair.edit_title, pair.edit_comment)
+        edits.setdefault(key, Edit(f"edit-{len(edits)}", start, pair.edit_title, pair.edit_comment))
+    return events, edits
+
+
 def score_pairs(
     pairs: Sequence[LabeledPair],
     embedder: TextEmbedder,
@@ -140,18 +160,10 @@ def score_pairs(
     `extras` (window start -> WindowExtras) adds unlabeled titles and events to a window: they take part in the
     hubness terms and in the ranks like any other text of the window, but no pair is measured on them.
     """
-    by_window: dict[datetime, list[LabeledPair]] = defaultdict(list)
-    for pair in pairs:
-        by_window[window_start(pair.event_time, window_hours)].append(pair)
     scored: dict[int, ScoredPair] = {}
     index_of = {id(p): i for i, p in enumerate(pairs)}
-    for start, window_pairs in sorted(by_window.items()):
-        events: dict[str, Event] = {}
-        edits: dict[tuple[str, str], Edit] = {}
-        for pair in window_pairs:
-            events.setdefault(pair.event_id, Event.from_gdelt(pair.event, pair.event_time))
-            key = (pair.edit_title, pair.edit_comment)
-            edits.setdefault(key, Edit(f"edit-{len(edits)}", start, pair.edit_title, pair.edit_comment))
+    for start, window_pairs in sorted(_pairs_by_window(pairs, window_hours).items()):
+        events, edits = _window_texts(window_pairs, start)
         added = extras.get(start, WindowExtras()) if extras else WindowExtras()
         for extra_event in added.events:
             events.setdefault(f"extra-{extra_event['GLOBALEVENTID']}", Event.from_gdelt(extra_event, start))
@@ -281,17 +293,9 @@ def predicted_by_engine(
     window_hours: int = settings.DEFAULT_WINDOW_HOURS,
 ) -> list[bool]:
     """Which pairs `correlate_window` returns as matches (the pipeline's own decision, for cross-checking)."""
-    by_window: dict[datetime, list[LabeledPair]] = defaultdict(list)
-    for pair in pairs:
-        by_window[window_start(pair.event_time, window_hours)].append(pair)
     matched: set[tuple[str, str, str]] = set()
-    for start, window_pairs in by_window.items():
-        events: dict[str, Event] = {}
-        edits: dict[tuple[str, str], Edit] = {}
-        for pair in window_pairs:
-            events.setdefault(pair.event_id, Event.from_gdelt(pair.event, pair.event_time))
-            key = (pair.edit_title, pair.edit_comment)
-            edits.setdefault(key, Edit(f"edit-{len(edits)}", start, pair.edit_title, pair.edit_comment))
+    for start, window_pairs in _pairs_by_window(pairs, window_hours).items():
+        events, edits = _window_texts(window_pairs, start)
         key_of = {edit.edit_id: key for key, edit in edits.items()}
         for match in correlate_window(
             list(events.values()), list(edits.values()), embedder, threshold=threshold, top_k=top_k

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
@@ -173,23 +173,9 @@ def diff_securable(
     for f in findings:
         key = f.principal.casefold()
         if f.kind is FindingKind.MISSING and key in unexpected:
-            f = Finding(
-                f.securable,
-                f.principal,
-                f.kind,
-                f.expected,
-                f.actual,
-                _case_hint(f.principal, unexpected[key].principal, expected_side=True),
-            )
+            f = replace(f, hint=_case_hint(f.principal, unexpected[key].principal, expected_side=True))
         elif f.kind is FindingKind.UNEXPECTED and key in missing:
-            f = Finding(
-                f.securable,
-                f.principal,
-                f.kind,
-                f.expected,
-                f.actual,
-                _case_hint(f.principal, missing[key].principal, expected_side=False),
-            )
+            f = replace(f, hint=_case_hint(f.principal, missing[key].principal, expected_side=False))
         out.append(f)
     return out
 
