@@ -39,6 +39,7 @@ from urllib.parse import parse_qs, urlsplit
 from pipelines.gdelt import export_file_name, parse_slice_id
 
 LOOPBACK = "127.0.0.1"
+CAMEO_LOOKUP_PATH = "/data/lookups/CAMEO.eventcodes.txt"
 
 
 class _QuietHandler(BaseHTTPRequestHandler):
@@ -151,10 +152,13 @@ class GdeltFeedServer(_LoopbackServer):
         raw_slices: Mapping[str, bytes] | None = None,
         faults: GdeltFaults = GdeltFaults(),  # frozen, so a shared default is safe
         path_prefix: str = "/gdeltv2",
+        cameo_lookup: str | None = None,
         port: int = 0,
     ) -> None:
         super().__init__(_GdeltHandler, port)
         self.faults = faults
+        # GDELT's CAMEO lookup text, served where GDELT publishes it (`/data/lookups/CAMEO.eventcodes.txt`).
+        self.cameo_lookup = cameo_lookup
         self.path_prefix = "/" + path_prefix.strip("/") if path_prefix.strip("/") else ""
         self._lock = threading.Lock()
         self._exports: dict[str, bytes] = {}
@@ -171,6 +175,11 @@ class GdeltFeedServer(_LoopbackServer):
     def base_url(self) -> str:
         """What `lakehouse ingest gdelt --base-url` takes (the folder holding lastupdate.txt)."""
         return self.root_url + self.path_prefix
+
+    @property
+    def cameo_url(self) -> str:
+        """What `lakehouse ingest cameo --url` takes (404 unless the server was given `cameo_lookup`)."""
+        return self.root_url + CAMEO_LOOKUP_PATH
 
     @property
     def requests(self) -> list[str]:
@@ -262,6 +271,10 @@ class _GdeltHandler(_QuietHandler):
             if feed.faults.retry_after is not None:
                 self.send_header("Retry-After", str(feed.faults.retry_after))
             self._send_body(b"injected failure\n", "text/plain")
+            return
+        if path == CAMEO_LOOKUP_PATH and feed.cameo_lookup is not None:
+            self.send_response(200)
+            self._send_body(feed.cameo_lookup.encode("utf-8"), "text/plain; charset=utf-8")
             return
         if not path.startswith(feed.path_prefix + "/"):
             self._not_found()

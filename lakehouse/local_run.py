@@ -29,7 +29,7 @@ from typing import Any, Literal
 import yaml
 
 from lakehouse.errors import LakehouseError
-from lakehouse.sample import Sample, generate_sample, land_directly, write_cameo_lookup
+from lakehouse.sample import Sample, generate_sample
 from pipelines.settings import PipelineSettings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -245,23 +245,19 @@ class IngestReport:
 
 
 def ingest_sample(sample: Sample, paths: RunPaths, progress: Progress) -> IngestReport:
-    """Serve the sample on loopback and land it with the real loader and listener (directly if they are absent)."""
-    write_cameo_lookup(sample.cameo_lookup, paths.cameo)
-    try:
-        from lakehouse.local_feeds import EventStreamServer, GdeltFeedServer
-        from pipelines.ingest.gdelt_loader import land_backfill
-        from pipelines.ingest.wikimedia_listener import ListenerConfig, listen
-    except ImportError:
-        progress("ingest: loader/listener not available, landing the sample files directly")
-        land_directly(sample, paths.gdelt, paths.wikimedia)
-        return IngestReport(len(sample.gdelt_slices), len(sample.wikimedia_events), "direct")
+    """Serve the sample on loopback and land it with the real loader and listener (and the CAMEO lookup too)."""
+    from lakehouse.local_feeds import EventStreamServer, GdeltFeedServer
+    from pipelines.cameo import render_lookup
+    from pipelines.ingest.gdelt_loader import land_backfill, land_cameo_lookup
+    from pipelines.ingest.wikimedia_listener import ListenerConfig, listen
 
     slice_ids = sorted(sample.gdelt_slices)
     start = datetime.strptime(slice_ids[0], "%Y%m%d%H%M%S").replace(tzinfo=UTC)
     end = datetime.strptime(slice_ids[-1], "%Y%m%d%H%M%S").replace(tzinfo=UTC)
-    with GdeltFeedServer(sample.gdelt_slices) as gdelt_feed:
+    with GdeltFeedServer(sample.gdelt_slices, cameo_lookup=render_lookup(sample.cameo_lookup)) as gdelt_feed:
         progress(f"ingest: GDELT loader backfilling {len(slice_ids)} slices from {gdelt_feed.base_url}")
         land_backfill(gdelt_feed.base_url, paths.gdelt, start, end)
+        land_cameo_lookup(gdelt_feed.cameo_url, paths.cameo.parent)
     with EventStreamServer(sample.wikimedia_events) as stream:
         progress(f"ingest: Wikimedia listener reading {len(sample.wikimedia_events)} events from {stream.url}")
         # The replayed stream goes quiet after the last event: stop on idle, bounded by time either way.

@@ -461,7 +461,14 @@ class LakehouseStack(TerraformStack):
                     # the run (exit 2) every 15 minutes; they show in the run log and in ops.expectation_counts.
                     ["gdelt", "--base-url", i.gdelt_base_url, "--out", f"{self.landing_root}/gdelt", "--allow-rejects"],
                     retries=True,
-                )
+                ),
+                # Silver describes event codes with GDELT's CAMEO lookup; land it once (a no-op afterwards). A
+                # separate task, so an unreachable lookup never holds up the exports.
+                self._ingest_task(
+                    "land_cameo_lookup",
+                    ["cameo", "--out", f"{self.landing_root}/reference", "--if-missing"],
+                    retries=True,
+                ),
             ],
             schedule=JobSchedule(quartz_cron_expression=i.gdelt_cron, timezone_id=i.timezone, pause_status=pause),
             timeout_seconds=900,

@@ -68,6 +68,26 @@ def ingest(quiet: bool) -> None:
     logging.getLogger("pipelines.ingest").setLevel(logging.WARNING if quiet else logging.INFO)
 
 
+@ingest.command("cameo")
+@click.option("--url", default=None, help="GDELT's CAMEO.eventcodes.txt [default: GDELT's published lookup].")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Reference folder.")
+@click.option("--if-missing", is_flag=True, help="Do nothing when the lookup is already landed.")
+def cameo(url: str | None, out_dir: str, if_missing: bool) -> None:
+    """Land GDELT's CAMEO event-code lookup (validated, atomic) for silver's event descriptions."""
+    from pipelines.cameo import CameoLookupError
+    from pipelines.ingest.gdelt_loader import DEFAULT_CAMEO_URL, land_cameo_lookup
+
+    def action() -> int:
+        try:
+            result = land_cameo_lookup(url or DEFAULT_CAMEO_URL, out_dir, if_missing=if_missing)
+        except CameoLookupError as exc:
+            raise IngestError(f"{exc}; nothing was landed (the previous lookup, if any, is kept)") from exc
+        click.echo(json.dumps({"status": result.status, "path": str(result.path), "codes": result.codes}))
+        return 0
+
+    sys.exit(_run(action))
+
+
 @ingest.command("gdelt")
 @click.option("--base-url", default=None, help="Folder holding lastupdate.txt [default: the public GDELT v2 feed].")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Landing folder.")

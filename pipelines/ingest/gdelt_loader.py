@@ -306,3 +306,48 @@ def summarize(results: Sequence[LandResult]) -> dict[str, int]:
         summary["rows"] += result.rows
         summary["rejected_rows"] += result.rejected_rows
     return summary
+
+
+# GDELT's published CAMEO event-code lookup (code TAB description); silver describes each event's code with it.
+DEFAULT_CAMEO_URL: Final = "https://www.gdeltproject.org/data/lookups/CAMEO.eventcodes.txt"
+CAMEO_FILE_NAME: Final = "CAMEO.eventcodes.txt"
+
+CameoStatus = Literal["landed", "unchanged", "already_present"]
+
+
+@dataclass(frozen=True)
+class CameoResult:
+    status: CameoStatus
+    path: Path
+    codes: int
+
+
+def land_cameo_lookup(
+    url: str,
+    out_dir: str | Path,
+    *,
+    if_missing: bool = False,
+    policy: DownloadPolicy = DownloadPolicy(),
+    session: requests.Session | None = None,
+) -> CameoResult:
+    """Land GDELT's CAMEO lookup as `<out_dir>/CAMEO.eventcodes.txt`, validated before it replaces the old one.
+
+    A malformed download raises (CameoLookupError names the line) and leaves the landed file untouched, so the
+    pipeline never reads a half-written or wrong lookup. `if_missing` makes the every-15-minutes job a no-op once
+    the file exists; identical bytes are not rewritten.
+    """
+    from pipelines.cameo import parse_cameo_lookup
+
+    target = Path(out_dir) / CAMEO_FILE_NAME
+    if if_missing and target.exists():
+        return CameoResult("already_present", target, len(parse_cameo_lookup(target.read_text("utf-8"))))
+    text = _fetch_text(session or make_session(policy), url, policy)
+    codes = parse_cameo_lookup(text, source=url)
+    if not codes:
+        raise IngestError(f"{url} holds no CAMEO codes; check --url (nothing was landed)")
+    data = text.encode("utf-8")
+    if target.exists() and target.read_bytes() == data:
+        return CameoResult("unchanged", target, len(codes))
+    write_atomically(target, data)
+    log.info("landed CAMEO lookup (%d codes) at %s", len(codes), target)
+    return CameoResult("landed", target, len(codes))

@@ -10,6 +10,7 @@ from infra.bundle import bundle_files, job_pypi_requirements
 from infra.config import load_environments
 from infra.permissions import SCHEMAS
 from infra.views import secure_views
+from pipelines.ingest.gdelt_loader import CAMEO_FILE_NAME
 from pipelines.settings import PipelineSettings
 
 ENVS = load_environments()
@@ -152,10 +153,19 @@ def test_ingestion_jobs(synth, stack):
     }
     assert wiki["continuous"] == {"pause_status": expected_pause}
     assert "schedule" not in wiki
-    for job, params in (
-        (gdelt, ["gdelt", "--base-url", env.ingestion.gdelt_base_url, "--out", f"{landing}/gdelt", "--allow-rejects"]),
+    assert [t["task_key"] for t in gdelt["task"]] == ["land_gdelt", "land_cameo_lookup"]
+    assert [t["task_key"] for t in wiki["task"]] == ["listen_wikimedia"]
+    for job, task, params in (
+        (
+            gdelt,
+            gdelt["task"][0],
+            ["gdelt", "--base-url", env.ingestion.gdelt_base_url, "--out", f"{landing}/gdelt", "--allow-rejects"],
+        ),
+        # The lookup lands where the pipeline's configuration map says silver reads it.
+        (gdelt, gdelt["task"][1], ["cameo", "--out", f"{landing}/reference", "--if-missing"]),
         (
             wiki,
+            wiki["task"][0],
             # Only the wikis silver keeps, and a real contact in the User-Agent (Wikimedia's policy).
             [
                 *("wikimedia", "--url", env.ingestion.wikimedia_url, "--out", f"{landing}/wikimedia"),
@@ -163,7 +173,6 @@ def test_ingestion_jobs(synth, stack):
             ],
         ),
     ):
-        (task,) = job["task"]
         python_task = task["spark_python_task"]
         assert python_task["parameters"] == params
         assert python_task["source"] == "WORKSPACE"
@@ -180,6 +189,8 @@ def test_ingestion_jobs(synth, stack):
         assert job["run_as"] == {"service_principal_name": env.principals["pipeline"]}
         assert job["max_concurrent_runs"] == 1
         assert job["tags"] == env.tags
+    pipeline = synth.resource(stack, "databricks_pipeline", "pipeline")
+    assert pipeline["configuration"]["lakehouse.cameo_lookup_path"] == f"{landing}/reference/{CAMEO_FILE_NAME}"
 
 
 @pytest.mark.parametrize("stack", STACKS)
