@@ -19,13 +19,11 @@ import json
 import random
 import uuid
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-from pipelines.cameo import render_lookup
 from pipelines.gdelt import EXPORT_COLUMNS, parse_slice_id, slice_id_of, slices_between
 
 BASE_TIME = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
@@ -548,27 +546,3 @@ def generate_bench(n_events: int, seed: int = 7) -> Sample:
     events.sort(key=lambda e: (e["meta"]["dt"], e["id"]))
     truth = SampleTruth(gdelt_rows=n_gdelt, wikimedia_events=n_wiki)
     return Sample(dict(sorted(slices.items())), events, dict(SAMPLE_CAMEO), truth)
-
-
-# ----------------------------------------------------------------------------------------------- landing files
-
-
-def write_cameo_lookup(lookup: Mapping[str, str], path: Path) -> Path:
-    """Write the lookup in GDELT's `CAMEO.eventcodes.txt` format."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_lookup(lookup), encoding="utf-8")
-    return path
-
-
-def land_directly(sample: Sample, gdelt_dir: Path, wikimedia_dir: Path, *, batch_size: int = 500) -> None:
-    """Write the sample in the landed formats without the feeds (used when no loader/listener is wanted)."""
-    gdelt_dir.mkdir(parents=True, exist_ok=True)
-    wikimedia_dir.mkdir(parents=True, exist_ok=True)
-    for slice_id, rows in sample.gdelt_slices.items():
-        # Joined by hand, not export_rows_to_text: the sample keeps its deliberately malformed (short) rows.
-        text = "".join("\t".join(row) + "\n" for row in rows)
-        (gdelt_dir / f"{slice_id}.export.CSV").write_text(text, encoding="utf-8")
-    for start in range(0, len(sample.wikimedia_events), batch_size):
-        batch: Sequence[Mapping[str, Any]] = sample.wikimedia_events[start : start + batch_size]
-        lines = "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in batch)
-        (wikimedia_dir / f"batch-{start // batch_size:05d}.jsonl").write_text(lines, encoding="utf-8")

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pytest
 
-from lakehouse.sample import generate_bench, generate_sample, land_directly, write_cameo_lookup
-from pipelines.cameo import parse_cameo_lookup
+from lakehouse.sample import generate_bench, generate_sample
+from pipelines.cameo import parse_cameo_lookup, render_lookup
 from pipelines.gdelt import EXPORT_COLUMNS, GdeltEvent, parse_export_line
 from pipelines.wikimedia import RecentChangeError, edit_from_event, keeps
 
@@ -53,14 +50,9 @@ def test_wikimedia_events_and_truth_agree() -> None:
     assert len(kept_ids) == sample.truth.silver_edits
 
 
-def test_land_directly_writes_landed_formats(tmp_path: Path) -> None:
+def test_sample_cameo_lookup_round_trips_through_gdelts_format() -> None:
     sample = generate_sample()
-    land_directly(sample, tmp_path / "gdelt", tmp_path / "wikimedia")
-    assert len(list((tmp_path / "gdelt").glob("*.export.CSV"))) == len(sample.gdelt_slices)
-    lines = [line for f in (tmp_path / "wikimedia").glob("*.jsonl") for line in f.read_text().splitlines()]
-    assert [json.loads(line) for line in lines] == sample.wikimedia_events
-    lookup_file = write_cameo_lookup(sample.cameo_lookup, tmp_path / "CAMEO.eventcodes.txt")
-    assert parse_cameo_lookup(lookup_file.read_text()) == sample.cameo_lookup
+    assert parse_cameo_lookup(render_lookup(sample.cameo_lookup)) == sample.cameo_lookup
 
 
 def test_bench_mix_proportions_and_repetition() -> None:
