@@ -7,7 +7,8 @@ from pathlib import Path
 
 import click
 
-from infra.config import DEFAULT_CONFIG_PATH, ENVIRONMENT_NAMES
+from infra.config import ENVIRONMENT_NAMES
+from lakehouse.commands.options import workspace_auth_options
 
 FORMATS = ("table", "json", "markdown")
 
@@ -15,24 +16,7 @@ FORMATS = ("table", "json", "markdown")
 @click.command("audit-grants")
 @click.option("--env", "env_name", type=click.Choice(ENVIRONMENT_NAMES), required=True, help="Environment to audit.")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
-@click.option("--host", default=None, help="Workspace URL (default: DATABRICKS_HOST, the profile's, or the config's).")
-@click.option("--profile", default=None, help="A profile in ~/.databrickscfg (default: the SDK's unified auth).")
-@click.option(
-    "--timeout",
-    "timeout_seconds",
-    type=click.IntRange(1, 600),
-    default=60,
-    show_default=True,
-    help="Give up on an unreachable workspace after this many seconds of retries.",
-)
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(path_type=Path, dir_okay=False),
-    default=DEFAULT_CONFIG_PATH,
-    show_default=True,
-    hidden=True,
-)
+@workspace_auth_options
 def audit_grants(
     env_name: str, fmt: str, host: str | None, profile: str | None, timeout_seconds: int, config_path: Path
 ) -> None:

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import click
 
-from infra.config import DEFAULT_CONFIG_PATH, ENVIRONMENT_NAMES
+from infra.config import ENVIRONMENT_NAMES
+from lakehouse.commands.options import workspace_auth_options
 
 
 @click.command("drift")
@@ -35,16 +36,7 @@ from infra.config import DEFAULT_CONFIG_PATH, ENVIRONMENT_NAMES
 @click.option("--allow-destroy", is_flag=True, help="Report guarded destroys/replacements without failing on them.")
 @click.option("--format", "fmt", type=click.Choice(("table", "json", "markdown")), default="table", show_default=True)
 @click.option("--output", type=click.Path(path_type=Path, dir_okay=False), default=None, help="Also write it here.")
-@click.option("--host", default=None, help="Workspace URL for the audit (default: unified auth / the config).")
-@click.option("--profile", default=None, help="A profile in ~/.databrickscfg for the audit.")
-@click.option("--timeout", "timeout_seconds", type=click.IntRange(1, 600), default=60, show_default=True)
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(path_type=Path, dir_okay=False),
-    default=DEFAULT_CONFIG_PATH,
-    hidden=True,
-)
+@workspace_auth_options
 def drift(
     env_name: str,
     plan_json: Path | None,
