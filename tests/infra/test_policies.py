@@ -25,9 +25,19 @@ def _check_id(fixture: str) -> str:
     return match.group(1).upper()
 
 
+# A token-shaped literal is built here, not committed: the fixtures carry a placeholder so the repository never
+# holds anything a secret scanner would flag.
+FAKE_TOKEN_PLACEHOLDER = "__FAKE_DATABRICKS_TOKEN__"
+FAKE_TOKEN = "dapi" + "0" * 32
+
+
 @pytest.fixture(scope="module")
-def fixture_report():
-    return run_checkov("fixtures", FIXTURES)
+def fixture_report(tmp_path_factory):
+    fixtures = tmp_path_factory.mktemp("policy-fixtures")
+    for name in FIXTURE_FILES:
+        text = (FIXTURES / name).read_text(encoding="utf-8")
+        (fixtures / name).write_text(text.replace(FAKE_TOKEN_PLACEHOLDER, FAKE_TOKEN), encoding="utf-8")
+    return run_checkov("fixtures", fixtures)
 
 
 @pytest.fixture(scope="module")
