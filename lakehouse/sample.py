@@ -218,6 +218,19 @@ def _quad_class(code: str) -> str:
     return "1" if root <= 5 else "2" if root <= 9 else "3" if root <= 14 else "4"
 
 
+def _geo_fields(prefix: str, place: Place) -> dict[str, str]:
+    """The seven geography columns GDELT repeats for Actor1Geo, Actor2Geo and ActionGeo."""
+    return {
+        f"{prefix}_Type": place.geo_type,
+        f"{prefix}_FullName": place.full_name,
+        f"{prefix}_CountryCode": place.country,
+        f"{prefix}_ADM1Code": place.adm1,
+        f"{prefix}_Lat": f"{place.lat:.4f}",
+        f"{prefix}_Long": f"{place.lon:.4f}",
+        f"{prefix}_FeatureID": place.feature_id,
+    }
+
+
 def gdelt_row(
     event_id: int,
     added: datetime,
@@ -250,20 +263,8 @@ def gdelt_row(
         NumSources=str(rng.randint(1, 4)),
         NumArticles=str(rng.randint(1, 20)),
         AvgTone=f"{rng.uniform(-8, 4):.10f}",
-        Actor1Geo_Type=place.geo_type,
-        Actor1Geo_FullName=place.full_name,
-        Actor1Geo_CountryCode=place.country,
-        Actor1Geo_ADM1Code=place.adm1,
-        Actor1Geo_Lat=f"{place.lat:.4f}",
-        Actor1Geo_Long=f"{place.lon:.4f}",
-        Actor1Geo_FeatureID=place.feature_id,
-        ActionGeo_Type=place.geo_type,
-        ActionGeo_FullName=place.full_name,
-        ActionGeo_CountryCode=place.country,
-        ActionGeo_ADM1Code=place.adm1,
-        ActionGeo_Lat=f"{place.lat:.4f}",
-        ActionGeo_Long=f"{place.lon:.4f}",
-        ActionGeo_FeatureID=place.feature_id,
+        **_geo_fields("Actor1Geo", place),
+        **_geo_fields("ActionGeo", place),
         DATEADDED=slice_id_of(added),
         SOURCEURL=url,
     )
@@ -272,13 +273,7 @@ def gdelt_row(
             Actor2Code=actor2.code,
             Actor2Name=actor2.name,
             Actor2CountryCode=actor2.country,
-            Actor2Geo_Type=place.geo_type,
-            Actor2Geo_FullName=place.full_name,
-            Actor2Geo_CountryCode=place.country,
-            Actor2Geo_ADM1Code=place.adm1,
-            Actor2Geo_Lat=f"{place.lat:.4f}",
-            Actor2Geo_Long=f"{place.lon:.4f}",
-            Actor2Geo_FeatureID=place.feature_id,
+            **_geo_fields("Actor2Geo", place),
         )
     return [values[c] for c in EXPORT_COLUMNS]
 

@@ -427,27 +427,25 @@ def test_a_stop_event_flushes_and_returns(tmp_path: Path) -> None:
     assert json.loads(state_path(tmp_path).read_text())["last_event_id"] == event_id_for(result.events_landed - 1)
 
 
+def _start_listener_script(
+    repo_root: Path, url: str, out: Path, *extra: str, cwd: Path | None = None
+) -> subprocess.Popen[str]:
+    """The listener as the Databricks job runs it: `python pipelines/ingest/cli.py wikimedia ...`."""
+    script = str(repo_root / "pipelines/ingest/cli.py")
+    return subprocess.Popen(
+        [sys.executable, script, "wikimedia", "--url", url, "--out", str(out), *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=cwd,
+    )
+
+
 def test_sigterm_flushes_and_exits_cleanly(repo_root: Path, tmp_path: Path) -> None:
     source = recentchanges(400)
     out = tmp_path / "wikimedia"
     with EventStreamServer(source, interval_s=0.01) as server:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                str(repo_root / "pipelines/ingest/cli.py"),
-                "wikimedia",
-                "--url",
-                server.url,
-                "--out",
-                str(out),
-                "--flush-seconds",
-                "600",
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            cwd=tmp_path,
-        )
+        proc = _start_listener_script(repo_root, server.url, out, "--flush-seconds", "600", cwd=tmp_path)
         deadline = time.monotonic() + 20
         while len(server.stats.sent_indices) < 30 and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -527,20 +525,7 @@ def test_sigterm_during_a_backoff_wait_exits_at_once(repo_root: Path, tmp_path: 
     out = tmp_path / "wikimedia"
     # The server asks for a 30 s pause; SIGTERM must not wait for it.
     with EventStreamServer(recentchanges(3), faults=StreamFaults(error_responses=(503,) * 5, retry_after=30)) as server:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                str(repo_root / "pipelines/ingest/cli.py"),
-                "wikimedia",
-                "--url",
-                server.url,
-                "--out",
-                str(out),
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        proc = _start_listener_script(repo_root, server.url, out)
         deadline = time.monotonic() + 20
         while server.stats.connections < 1 and time.monotonic() < deadline:
             time.sleep(0.05)
