@@ -395,6 +395,10 @@ class EventStreamServer(_LoopbackServer):
     Each event is sent as `event: message` / `id: <event_id_for(i)>` / `data: <compact JSON>`. When the sequence is
     exhausted the stream stays open with `:` heartbeat comments (like a quiet live stream) until the client leaves
     or the server closes. `interval_s` paces events. `stats` records connections, headers and what was sent.
+
+    With `end_of_stream=True` the replay is finite instead: the stream closes after the last event, and a reconnect
+    whose `Last-Event-ID` is the last event is answered `204 No Content`, which the SSE spec defines as "stop
+    reconnecting" (WHATWG HTML §9.2.3). Clients then stop on the source's end, not on a wall-clock idle timer.
     """
 
     PATH: ClassVar[str] = "/v2/stream/recentchange"
@@ -407,9 +411,11 @@ class EventStreamServer(_LoopbackServer):
         interval_s: float = 0.0,
         heartbeat_s: float = 0.2,
         port: int = 0,
+        end_of_stream: bool = False,
     ) -> None:
         super().__init__(_StreamHandler, port)
         self.events: tuple[Mapping[str, Any], ...] = tuple(events)
+        self.end_of_stream = end_of_stream
         self.faults = faults
         self.interval_s = interval_s
         self.heartbeat_s = heartbeat_s
@@ -447,6 +453,15 @@ class EventStreamServer(_LoopbackServer):
                 return len(self.events)
         return 0
 
+    def exhausted_for(self, last_event_id: str | None) -> bool:
+        """True when a client resuming after `last_event_id` has received every event of a finite replay."""
+        if not self.end_of_stream:
+            return False
+        if not last_event_id:
+            return not self.events
+        offset = offset_from_event_id(last_event_id)
+        return offset is not None and offset >= len(self.events) - 1
+
     # Called by the handler thread.
     def _next_error(self) -> int | None:
         with self._lock:
@@ -481,6 +496,9 @@ class _StreamHandler(_QuietHandler):
         error = feed._next_error()
         if error is not None:
             self._status(error, b"injected failure\n", retry_after=feed.faults.retry_after)
+            return
+        if feed.exhausted_for(last_event_id):
+            self._no_content()
             return
         with feed._lock:
             feed.stats.statuses.append(200)
@@ -520,6 +538,9 @@ class _StreamHandler(_QuietHandler):
                 return
             if feed.interval_s:
                 time.sleep(feed.interval_s)
+        if feed.end_of_stream:
+            self._end_chunks()  # a finite replay: close; the reconnect is answered 204
+            return
         # Exhausted: stay open with heartbeats until the client leaves or the server stops.
         while not feed.stopping.wait(feed.heartbeat_s):
             self._chunk(b":heartbeat\n\n")
@@ -539,6 +560,14 @@ class _StreamHandler(_QuietHandler):
         self.wfile.write(b"%x\r\n%s" % (len(payload), half))
         self.wfile.flush()
         self.connection.shutdown(socket.SHUT_RDWR)
+
+    def _no_content(self) -> None:
+        with self.server.feed._lock:  # type: ignore[attr-defined]
+            self.server.feed.stats.statuses.append(204)  # type: ignore[attr-defined]
+        self.send_response(204)
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.close_connection = True
 
     def _status(self, status: int, body: bytes, retry_after: int | None = None) -> None:
         with self.server.feed._lock:  # type: ignore[attr-defined]

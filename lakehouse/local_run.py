@@ -258,15 +258,15 @@ def ingest_sample(sample: Sample, paths: RunPaths, progress: Progress) -> Ingest
         progress(f"ingest: GDELT loader backfilling {len(slice_ids)} slices from {gdelt_feed.base_url}")
         land_backfill(gdelt_feed.base_url, paths.gdelt, start, end)
         land_cameo_lookup(gdelt_feed.cameo_url, paths.cameo.parent)
-    with EventStreamServer(sample.wikimedia_events) as stream:
+    with EventStreamServer(sample.wikimedia_events, end_of_stream=True) as stream:
         progress(f"ingest: Wikimedia listener reading {len(sample.wikimedia_events)} events from {stream.url}")
-        # The replayed stream goes quiet after the last event: stop on idle, bounded by time either way.
+        # The replay ends with 204 No Content after its last event (the SSE end of stream), so the listener stops
+        # when the source is exhausted, not on an idle timer; max_seconds only bounds a broken run.
         result = listen(
             stream.url,
             paths.wikimedia,
-            max_events=len(sample.wikimedia_events),
             max_seconds=120,
-            config=ListenerConfig(idle_stop_s=1.0, flush_max_seconds=5.0),
+            config=ListenerConfig(flush_max_seconds=5.0),
             handle_signals=False,
         )
     gdelt_files = len(list(paths.gdelt.glob("*.export.CSV")))

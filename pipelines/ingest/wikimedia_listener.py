@@ -14,8 +14,9 @@
   Malformed events are not landed but written, with their id and the reason, to `<out>/_rejected/` and counted.
 - Filters: by default every event lands (bronze is raw; the pipeline's silver layer applies `lakehouse.wikis` and
   `lakehouse.include_bots`). Filters here only cut volume at the source and must keep a superset of what silver keeps.
-- Stop: `max_events` (after that many events are durable), `max_seconds`, `idle_stop_s`, a `stop` event, or
-  SIGTERM/SIGINT; each flushes what it holds first.
+- Stop: `max_events` (after that many events are durable), `max_seconds`, `idle_stop_s`, a `stop` event,
+  SIGTERM/SIGINT, or the server answering a reconnect with HTTP 204 No Content (the SSE spec's "stop
+  reconnecting": WHATWG HTML, Server-sent events, §9.2.3); each flushes what it holds first.
 """
 
 from __future__ import annotations
@@ -52,6 +53,9 @@ STATE_DIR: Final = "_state"
 STATE_FILE: Final = "listener.json"
 REJECTED_DIR: Final = "_rejected"
 RETRYABLE_STATUSES: Final = frozenset({429, 500, 502, 503, 504})
+# WHATWG HTML §9.2.3 (Server-sent events, processing model): "HTTP 204 No Content ... must cause the user agent to
+# fail the connection", i.e. stop reconnecting. A server that has nothing more to send ends the stream this way.
+END_OF_STREAM_STATUS: Final = 204
 # A server asking for more than this is treated as asking for this: the listener keeps trying, it does not sleep a day.
 MAX_RETRY_AFTER_S: Final = 600.0
 _SINCE_RE: Final = re.compile(r"[0-9]{10,13}|\d{4}-\d{2}-\d{2}(T[0-9:.]+(Z|[+-]\d{2}:?\d{2})?)?")
@@ -442,6 +446,11 @@ class _Listener:
                     self.result.connection_errors += 1
                     log.warning("cannot connect to %s (%s)", self.url, exc)
                     response = None
+                if response is not None and response.status_code == END_OF_STREAM_STATUS:
+                    response.close()
+                    log.info("%s answered 204 No Content: the stream has ended; stopping", self.url)
+                    reason = "end_of_stream"
+                    break
                 if response is not None and response.status_code != 200:
                     status = response.status_code
                     floor_s = _retry_after_seconds(response.headers.get("Retry-After"))

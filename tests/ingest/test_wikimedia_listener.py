@@ -56,8 +56,11 @@ def run_stream(
     config: ListenerConfig = ALL,
     since: str | None = None,
     interval_s: float = 0.0,
+    end_of_stream: bool = False,
 ) -> tuple[ListenResult, StreamStats]:
-    with EventStreamServer(events, faults=faults or StreamFaults(), interval_s=interval_s) as server:
+    with EventStreamServer(
+        events, faults=faults or StreamFaults(), interval_s=interval_s, end_of_stream=end_of_stream
+    ) as server:
         result = listen(server.url, out, max_events=max_events, since=since, config=config, handle_signals=False)
         return result, server.stats
 
@@ -296,11 +299,10 @@ def test_filters_come_from_config(tmp_path: Path) -> None:
         include_bots=False,
         backoff_initial_s=0.01,
         backoff_max_s=0.05,
-        idle_stop_s=0.5,
     )
-    result, _ = run_stream(source, tmp_path, config=config)
+    result, _ = run_stream(source, tmp_path, config=config, end_of_stream=True)
     assert landed_events(tmp_path) == [source[0], source[5]]
-    assert (result.filtered_out, result.stopped_by) == (4, "idle")
+    assert (result.filtered_out, result.stopped_by) == (4, "end_of_stream")
     # The position moved past the filtered events too, so a restart does not fetch them again.
     assert json.loads(state_path(tmp_path).read_text())["last_event_id"] == event_id_for(5)
 
@@ -508,13 +510,14 @@ def test_all_faults_together_on_a_long_sequence(tmp_path: Path) -> None:
         split_events=True,
         retry_ms=20,
     )
-    config = ListenerConfig(**{**ALL.__dict__, "idle_stop_s": 0.6, "flush_max_bytes": 50_000})
-    result, stats = run_stream(source, tmp_path, faults=faults, config=config)
+    # The replay ends with 204 No Content (the SSE end of stream), not a wall-clock idle timer: no timing under load.
+    config = ListenerConfig(**{**ALL.__dict__, "flush_max_bytes": 50_000})
+    result, stats = run_stream(source, tmp_path, faults=faults, config=config, end_of_stream=True)
     replayed = len(stats.sent_indices) - len(set(stats.sent_indices))
     figs = figures("all_faults_600", source, tmp_path)
     assert figs["lost"] == 0 and figs["rejected"] == 2
     assert figs["duplicates"] == result.duplicates_landed == replayed > 0
-    assert result.malformed == 2 and result.stopped_by == "idle"
+    assert result.malformed == 2 and result.stopped_by == "end_of_stream"
     # Every event read is accounted for exactly once.
     assert result.events_received == len(stats.sent_indices) == result.events_landed + result.malformed
     assert len(result.batches) > 1
@@ -564,8 +567,10 @@ def test_no_fault_combination_loses_an_event(
         events_per_connection=per_connection,
         split_events=split,
     )
-    config = ListenerConfig(**{**ALL.__dict__, "idle_stop_s": 0.25})
-    result, stats = run_stream(source, out, faults=faults, config=config)
+    # Stops on the source's end (HTTP 204 on the final reconnect), never on a wall-clock idle timer: a loaded machine
+    # that is slow to reconnect cannot make this test stop early.
+    result, stats = run_stream(source, out, faults=faults, end_of_stream=True)
+    assert result.stopped_by == "end_of_stream"
     landed = meta_ids(landed_events(out))
     expected = {e["meta"]["id"] for i, e in enumerate(source) if i not in malformed}
     assert set(landed) == expected  # nothing lost, nothing invented
@@ -573,3 +578,29 @@ def test_no_fault_combination_loses_an_event(
     # Each malformed event is counted every time it arrives (a replay can send it again).
     assert result.malformed == sum(1 for i in stats.sent_indices if i in malformed)
     assert_nothing_partial(out)
+
+
+def test_a_204_on_reconnect_ends_the_stream_and_lands_everything(tmp_path: Path) -> None:
+    # WHATWG HTML §9.2.3: a 204 No Content response tells an SSE client to stop reconnecting.
+    source = recentchanges(12)
+    result, stats = run_stream(source, tmp_path, faults=StreamFaults(events_per_connection=5), end_of_stream=True)
+    assert result.stopped_by == "end_of_stream"
+    assert landed_events(tmp_path) == source
+    # Three connections deliver 5 + 5 + 2 events; the fourth asks to resume after the last one and gets 204.
+    assert stats.statuses == [200, 200, 200, 204]
+    assert stats.last_event_ids[-1] == event_id_for(11)
+    state = json.loads(state_path(tmp_path).read_text())
+    assert state["last_event_id"] == event_id_for(11)
+
+
+def test_idle_stop_ends_a_quiet_stream_without_losing_what_it_read(tmp_path: Path) -> None:
+    # The live stream never ends, so `--idle-stop-seconds` is how a bounded run stops. Only what cannot depend on the
+    # machine's speed is asserted: it stops as idle, and whatever it read landed in order with a matching position.
+    source = recentchanges(3)
+    config = ListenerConfig(**{**ALL.__dict__, "idle_stop_s": 0.3})
+    result, _ = run_stream(source, tmp_path, config=config)
+    assert result.stopped_by == "idle"
+    landed = landed_events(tmp_path)
+    assert landed == source[: len(landed)]
+    if landed:
+        assert json.loads(state_path(tmp_path).read_text())["last_event_id"] == event_id_for(len(landed) - 1)
