@@ -108,7 +108,21 @@ def test_rerun_folder_guard(tmp_path: Path) -> None:
     assert (foreign / "precious.txt").read_text() == "keep me"
 
 
-def test_pipeline_dry_run(tmp_path: Path) -> None:
-    lines = dry_run(tmp_path / "dry")
+def test_pipeline_dry_run_without_spark_connects_fixed_port(tmp_path: Path) -> None:
+    # pyspark's local Connect server binds the fixed port 15002 unless SPARK_TESTING is set; then the server binds
+    # an ephemeral port and the client asks the JVM for it (SPARK-42272). Hold 15002 the way a concurrent run
+    # would: the dry run (graph registration and validation over Spark Connect) must still succeed.
+    import socket
+
+    holder = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        try:
+            holder.bind(("0.0.0.0", 15002))
+            holder.listen()
+        except OSError:
+            pass  # already held by another process: the point of the test just the same
+        lines = dry_run(tmp_path / "dry")
+    finally:
+        holder.close()
     assert any("Run is COMPLETED" in line for line in lines)
     assert not (tmp_path / "dry" / "warehouse" / "gold.db" / "correlations").exists()  # a dry run writes nothing

@@ -84,24 +84,6 @@ def test_flow_durations_from_the_pipeline_log() -> None:
     assert startup == 12.0
 
 
-def test_a_busy_spark_connect_port_is_reported_before_spark_starts() -> None:
-    import socket
-
-    from lakehouse.local_run import SPARK_CONNECT_PORT, LocalRunError, ensure_connect_port_free
-
-    holder = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        try:
-            holder.bind(("0.0.0.0", SPARK_CONNECT_PORT))
-            holder.listen()
-        except OSError:
-            pass  # already held by another run: the check must report that just the same
-        with pytest.raises(LocalRunError, match=rf"port {SPARK_CONNECT_PORT} is in use.*stop it"):
-            ensure_connect_port_free()
-    finally:
-        holder.close()
-
-
 def test_bench_goal_is_the_sustained_rate_and_the_end_to_end_rate_is_only_quoted() -> None:
     # Sustained at the goal, end to end (Spark start-up included) below it: no missed goal.
     met = goal_notes(
