@@ -194,6 +194,46 @@ def event_views(event: Event) -> tuple[str, str]:
     return f"{year} {story or full}".strip(), f"{year} {full}".strip()
 
 
+def embedding_texts(item: Event | Edit) -> tuple[str, ...]:
+    """Every text the engine embeds for an event or an edit, in a stable order (empty strings left out).
+
+    The contract between scoring and wherever vectors are computed: a pipeline that embeds each row once and scores
+    windows later from stored vectors embeds exactly these texts, and `StoredVectors` serves them back.
+    """
+    texts = event_views(item) if isinstance(item, Event) else (item.text,)
+    return tuple(dict.fromkeys(t for t in texts if t))
+
+
+class MissingVectorError(KeyError):
+    """Scoring asked for a text that was never embedded (the embedding stage and the engine disagree)."""
+
+
+class StoredVectors:
+    """A `TextEmbedder` over vectors computed earlier (text -> unit vector); it never runs a model.
+
+    The empty text is the zero vector, as the model path treats it. A text that was not stored raises
+    `MissingVectorError`: scoring with a silently wrong vector would publish wrong correlations.
+    """
+
+    def __init__(self, vectors: Mapping[str, Sequence[float] | npt.NDArray[np.float32]], dim: int) -> None:
+        self._vectors = vectors
+        self.dim = dim
+
+    def embed(self, texts: Sequence[str]) -> Vectors:
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for row, text in enumerate(texts):
+            if not text:
+                continue
+            try:
+                out[row] = np.asarray(self._vectors[text], dtype=np.float32)
+            except KeyError as exc:
+                raise MissingVectorError(
+                    f"no stored vector for text {text[:80]!r}: the embedding stage must embed "
+                    "pipelines.correlate.embedding_texts(...) of every event and edit it publishes"
+                ) from exc
+        return out
+
+
 def _top_mean(values: npt.NDArray[np.float32], k: int, axis: int) -> npt.NDArray[np.float32]:
     """Mean of the k largest values along `axis`, after padding with k background cosines."""
     pad_shape = (values.shape[0], k) if axis == 1 else (k, values.shape[1])

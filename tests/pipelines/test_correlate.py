@@ -21,8 +21,11 @@ from pipelines.correlate import (
     Edit,
     Event,
     Match,
+    MissingVectorError,
+    StoredVectors,
     correlate,
     correlate_window,
+    embedding_texts,
     event_views,
     is_late,
     iter_window_scores,
@@ -304,3 +307,28 @@ def test_windows_without_both_sides_are_skipped(embedder: Embedder) -> None:
         lonely, [edit("a", "A story", T0.replace(hour=13))], embedder, window_hours=4, threshold=-1, top_k=1
     )
     assert result == {}
+
+
+# --------------------------------------------------------------------------------------------------- stored vectors
+
+
+def test_scoring_from_stored_vectors_equals_scoring_with_the_model(embedder: Embedder) -> None:
+    # The streaming pipeline embeds `embedding_texts` of each row once and scores windows later from stored vectors:
+    # the matches must be exactly the ones the model path finds, and no other text may be needed.
+    events = [
+        event("1", "https://example.com/news/2019/10/23/essex-lorry-deaths-39-bodies-found", Actor1Name="POLICE"),
+        event("2", "https://example.com/world/brexit-vote-delayed-again"),
+        Event("3", T0, ""),  # no text at all: the zero vector, never a match
+    ]
+    edits = [edit("a", "Essex lorry deaths"), edit("b", "Brexit", comment="vote delayed"), edit("c", "Tottenham")]
+    stored = {t: embedder.embed([t])[0] for item in [*events, *edits] for t in embedding_texts(item)}
+    from_model = correlate_window(events, edits, embedder, threshold=0.0, top_k=3)
+    from_store = correlate_window(events, edits, StoredVectors(stored, dim=256), threshold=0.0, top_k=3)
+    assert from_store == from_model and from_model
+    assert embedding_texts(edits[1]) == ("Brexit: vote delayed",)
+    assert embedding_texts(events[2]) == ()
+
+
+def test_a_text_that_was_never_stored_is_an_error_not_a_zero_vector() -> None:
+    with pytest.raises(MissingVectorError, match="no stored vector for text 'Brexit'"):
+        StoredVectors({}, dim=4).embed(["Brexit"])
