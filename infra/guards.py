@@ -8,9 +8,8 @@ then refuses to synthesize, printing the construct path and the fix. The rules t
 from __future__ import annotations
 
 import jsii
-from cdktf import Annotations, IAspect, TerraformResource
-from constructs import IConstruct
 
+from infra.cdk import Annotations, IAspect, IConstruct, TerraformResource
 from infra.guard_rules import resource_configs, resource_violations, stack_violations
 
 __all__ = ["SynthGuards", "resource_violations", "stack_violations"]

@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -51,7 +52,7 @@ def load_stack(out_dir: Path, stack: str) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (FileNotFoundError, NotADirectoryError) as exc:
-        raise StackOutputError(f"{path}: not found; synthesize first (`make synth` or `cdktf synth`)") from exc
+        raise StackOutputError(f"{path}: not found; synthesize first (`make synth` or `cdktn synth`)") from exc
     except OSError as exc:
         raise StackOutputError(f"{path}: cannot read it ({exc.strerror}); check --out") from exc
     except json.JSONDecodeError as exc:
@@ -189,6 +190,16 @@ def run_checkov(label: str, folder: Path, policies_dir: Path = POLICIES_DIR) -> 
     return report
 
 
+def checkov_view(synthesized: Mapping[str, Any]) -> dict[str, Any]:
+    """The stack as checkov 3.3's terraform_json parser can read it: scalar settings of the `terraform` block (such as
+    `required_version`) removed. Its `hclify` accepts only objects there and reports the whole file as a parsing
+    error otherwise; no check of ours reads that block."""
+    view = dict(synthesized)
+    if isinstance(view.get("terraform"), Mapping):
+        view["terraform"] = {k: v for k, v in view["terraform"].items() if isinstance(v, Mapping)}
+    return view
+
+
 def run_policy_checks(
     out_dir: Path, stacks: tuple[str, ...] = ENVIRONMENT_NAMES, policies_dir: Path = POLICIES_DIR
 ) -> list[PolicyReport]:
@@ -197,9 +208,12 @@ def run_policy_checks(
     for stack in stacks:
         path = stack_file(out_dir, stack)
         if not path.is_file():
-            raise StackOutputError(f"{path}: not found; synthesize first (`make synth` or `cdktf synth`)")
-        report = run_checkov(stack, path.parent, policies_dir)
-        reports.append(name_resources(report, load_stack(out_dir, stack)))
+            raise StackOutputError(f"{path}: not found; synthesize first (`make synth` or `cdktn synth`)")
+        synthesized = load_stack(out_dir, stack)
+        with tempfile.TemporaryDirectory(prefix=f"checkov-{stack}-") as scratch:
+            (Path(scratch) / path.name).write_text(json.dumps(checkov_view(synthesized)), encoding="utf-8")
+            report = run_checkov(stack, Path(scratch), policies_dir)
+        reports.append(name_resources(report, synthesized))
     return reports
 
 

@@ -20,6 +20,9 @@ SHARED_DIR = REPO_ROOT.parent / "shared"
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+# jsii (the CDK's runtime) and the cdktn CLI run on the Node 22 that package-lock.json pins, also outside `make`.
+os.environ["PATH"] = os.pathsep.join([str(REPO_ROOT / "node_modules" / ".bin"), os.environ.get("PATH", "")])
+os.environ.setdefault("CHECKPOINT_DISABLE", "1")
 # Spark's Python workers must run this interpreter (the venv's), also when pytest is started outside `make`.
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)

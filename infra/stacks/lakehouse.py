@@ -12,20 +12,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-import cdktf
-from cdktf import (
-    Annotations,
-    Aspects,
-    Fn,
-    LocalBackend,
-    TerraformAsset,
-    TerraformOutput,
-    TerraformResourceLifecycle,
-    TerraformStack,
-    TerraformVariable,
-    Token,
-)
-from cdktf_cdktf_provider_databricks.alert import (
+from cdktn_provider_databricks.alert import (
     Alert,
     AlertCondition,
     AlertConditionOperand,
@@ -33,11 +20,11 @@ from cdktf_cdktf_provider_databricks.alert import (
     AlertConditionThreshold,
     AlertConditionThresholdValue,
 )
-from cdktf_cdktf_provider_databricks.catalog import Catalog
-from cdktf_cdktf_provider_databricks.cluster import Cluster, ClusterAutoscale
-from cdktf_cdktf_provider_databricks.cluster_policy import ClusterPolicy
-from cdktf_cdktf_provider_databricks.grants import Grants, GrantsGrant
-from cdktf_cdktf_provider_databricks.job import (
+from cdktn_provider_databricks.catalog import Catalog
+from cdktn_provider_databricks.cluster import Cluster, ClusterAutoscale
+from cdktn_provider_databricks.cluster_policy import ClusterPolicy
+from cdktn_provider_databricks.grants import Grants, GrantsGrant
+from cdktn_provider_databricks.job import (
     Job,
     JobContinuous,
     JobEmailNotifications,
@@ -54,8 +41,8 @@ from cdktf_cdktf_provider_databricks.job import (
     JobTaskSqlTaskAlert,
     JobTaskSqlTaskAlertSubscriptions,
 )
-from cdktf_cdktf_provider_databricks.permissions import Permissions, PermissionsAccessControl
-from cdktf_cdktf_provider_databricks.pipeline import (
+from cdktn_provider_databricks.permissions import Permissions, PermissionsAccessControl
+from cdktn_provider_databricks.pipeline import (
     Pipeline,
     PipelineCluster,
     PipelineClusterAutoscale,
@@ -65,16 +52,31 @@ from cdktf_cdktf_provider_databricks.pipeline import (
     PipelineNotification,
     PipelineRunAs,
 )
-from cdktf_cdktf_provider_databricks.provider import DatabricksProvider
-from cdktf_cdktf_provider_databricks.query import Query
-from cdktf_cdktf_provider_databricks.schema import Schema
-from cdktf_cdktf_provider_databricks.sql_endpoint import SqlEndpoint, SqlEndpointTags, SqlEndpointTagsCustomTags
-from cdktf_cdktf_provider_databricks.sql_table import SqlTable
-from cdktf_cdktf_provider_databricks.volume import Volume
-from cdktf_cdktf_provider_databricks.workspace_file import WorkspaceFile
-from constructs import Construct
+from cdktn_provider_databricks.provider import DatabricksProvider
+from cdktn_provider_databricks.query import Query
+from cdktn_provider_databricks.schema import Schema
+from cdktn_provider_databricks.sql_endpoint import SqlEndpoint, SqlEndpointTags, SqlEndpointTagsCustomTags
+from cdktn_provider_databricks.sql_table import SqlTable
+from cdktn_provider_databricks.volume import Volume
+from cdktn_provider_databricks.workspace_file import WorkspaceFile
 
 from infra.bundle import INGEST_SCRIPT, PIPELINE_SOURCES_DIR, REPO_ROOT, bundle_files, job_pypi_requirements
+from infra.cdk import (
+    Annotations,
+    Aspects,
+    Construct,
+    Fn,
+    LocalBackend,
+    TerraformAsset,
+    TerraformOutput,
+    TerraformResourceLifecycle,
+    TerraformStack,
+    TerraformVariable,
+    Token,
+)
+from infra.cdk import (
+    S3Backend as TerraformS3Backend,
+)
 from infra.config import EnvironmentConfig, S3Backend
 from infra.guards import SynthGuards
 from infra.permissions import (
@@ -87,6 +89,7 @@ from infra.permissions import (
     SecurableType,
     WorkspaceObject,
 )
+from infra.toolchain import required_version
 from infra.views import quote_name, secure_views
 from pipelines.settings import PipelineSettings
 
@@ -153,20 +156,22 @@ class LakehouseStack(TerraformStack):
     # -- state and auth -------------------------------------------------------------------------------------------
 
     def _backend_and_provider(self) -> None:
+        # A Terraform older than the range cdktf.json declares fails at init with a clear message instead of
+        # misreading the backend (S3's use_lockfile needs >= 1.10).
+        self.add_override("terraform.required_version", required_version())
         backend = self.env.backend
         if isinstance(backend, S3Backend):
             # Production state is shared by CI and operators: remote, encrypted, and locked against concurrent applies.
-            s3 = cdktf.S3Backend(
+            TerraformS3Backend(
                 self,
                 bucket=backend.bucket,
                 key=backend.key,
                 region=backend.region,
                 encrypt=backend.encrypt,
                 dynamodb_table=backend.dynamodb_table,
+                # Terraform >= 1.10 native S3 locking (hashicorp/terraform#35661); cdktn's S3Backend takes it natively.
+                use_lockfile=backend.use_lockfile or None,
             )
-            if backend.use_lockfile:
-                # Terraform >= 1.10 native S3 locking; the cdktf 0.21 S3Backend class predates the option.
-                s3.add_override("use_lockfile", True)
         else:
             # Staging state stays next to the synthesized stack (relative path: no developer's home in the JSON).
             LocalBackend(self, path=backend.path)

@@ -1,6 +1,7 @@
-"""Structural lint of .github/workflows (actionlint needs a binary download, so we check what matters here):
-pinned actions, least-privilege permissions, concurrency, OIDC with separate identities, and the gating rules
-(production only through a protected environment, nothing applies on pull requests, drift never applies)."""
+"""The rules of our workflows that generic linters do not know: pinned actions, least-privilege permissions,
+concurrency, OIDC with separate identities, and the gating rules (production only through a protected environment,
+nothing applies on pull requests, drift never applies). Syntax, expressions and shell are actionlint's job and
+security smells zizmor's, both in `make lint`."""
 
 from __future__ import annotations
 
@@ -14,7 +15,12 @@ import yaml
 WORKFLOWS = Path(__file__).resolve().parents[2] / ".github" / "workflows"
 NAMES = ("ci", "plan", "deploy", "drift")
 SHA_PIN = re.compile(r"^[\w.-]+/[\w.-]+(/[\w./-]+)?@[0-9a-f]{40}$")
-APPLY = re.compile(r"\b(terraform\b[^\n]*\bapply|cdktf\b[^\n]*\b(deploy|destroy|apply)|terraform\b[^\n]*\bdestroy)")
+ACTIONS = WORKFLOWS.parent / "actions"
+LOCAL_ACTION = re.compile(r"^\./\.github/actions/[\w-]+$")
+APPLY = re.compile(
+    r"\b(terraform\b[^\n]*\bapply|cdkt[fn]\b[^\n]*\b(deploy|destroy|apply)|terraform\b[^\n]*\bdestroy"
+    r"|lakehouse\b[^\n]*\bdeploy)"
+)
 
 
 def _load(name: str) -> dict[str, Any]:
@@ -44,14 +50,14 @@ def test_exactly_the_expected_workflows_exist() -> None:
 
 def test_every_action_is_pinned_to_a_full_commit_sha_with_its_version(workflow: tuple[str, dict[str, Any]]) -> None:
     name, data = workflow
-    text = (WORKFLOWS / f"{name}.yml").read_text()
     uses = [step["uses"] for _, step in _steps(data) if "uses" in step]
     assert uses, f"{name}: no actions used?"
     for ref in uses:
-        assert SHA_PIN.match(ref), f"{name}: {ref} is not pinned to a 40-hex commit SHA"
-    for line in text.splitlines():
-        if re.search(r"^\s*(-\s*)?uses:", line):
-            assert re.search(r"@[0-9a-f]{40} # v\d", line), f"{name}: pin without a `# vX` comment: {line.strip()}"
+        assert SHA_PIN.match(ref) or LOCAL_ACTION.match(ref), f"{name}: {ref} is not pinned to a 40-hex commit SHA"
+    for path in [WORKFLOWS / f"{name}.yml", *ACTIONS.glob("*/action.yml")]:
+        for line in path.read_text().splitlines():
+            if re.search(r"^\s*(-\s*)?uses:", line) and "./.github/actions/" not in line:
+                assert re.search(r"@[0-9a-f]{40} # v\d", line), f"{path.name}: pin without `# vX`: {line.strip()}"
 
 
 def test_permissions_are_least_privilege(workflow: tuple[str, dict[str, Any]]) -> None:
@@ -136,11 +142,11 @@ def test_deploy_staging_on_main_and_production_only_through_a_protected_environm
     assert "refs/tags/v" in production["if"] and "workflow_dispatch" in production["if"]
     assert "refs/heads/main" not in production["if"], "a push to main must never reach production"
     staging_runs = "\n".join(s.get("run", "") for s in staging["steps"])
-    assert "cdktf deploy staging --auto-approve" in staging_runs
+    assert "cdktn deploy staging --auto-approve" in staging_runs
     assert "start_pipeline_update.py" in staging_runs
     assert "audit-grants --env staging" in staging_runs
     production_runs = "\n".join(s.get("run", "") for s in production["steps"])
-    assert "cdktf deploy production --auto-approve" in production_runs
+    assert "cdktn deploy production --auto-approve" in production_runs
     assert "staging" not in production_runs
     for job in (staging, production):
         assert job["concurrency"]["cancel-in-progress"] is False, "never cancel an apply half-way"

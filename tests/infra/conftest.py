@@ -12,9 +12,6 @@ from collections.abc import Iterator
 import pytest
 from stack_synth import SENTINEL_SECRETS, Synth, synthesize
 
-os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
-os.environ.setdefault("CHECKPOINT_DISABLE", "1")
-
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(

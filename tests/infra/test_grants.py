@@ -170,8 +170,7 @@ def test_grants_follow_whatever_matrix_the_stack_is_given(tmp_path):
     """The stack re-types no privilege: a different matrix gives different grants."""
     import json
 
-    from cdktf import App, Testing
-
+    from infra.cdk import App, Testing
     from infra.permissions import PermissionMatrix, PersonaGrant
     from infra.stacks import LakehouseStack
 

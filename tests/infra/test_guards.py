@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from cdktf import App
 
+from infra.cdk import App
 from infra.config import load_environment
 from infra.guard_rules import resource_violations, stack_violations
 from infra.stacks import LakehouseStack
@@ -20,7 +20,7 @@ def _guarded_stack(tmp_path):
 
 
 def test_broad_all_privileges_fails_synth(tmp_path):
-    from cdktf_cdktf_provider_databricks.grants import Grants, GrantsGrant
+    from cdktn_provider_databricks.grants import Grants, GrantsGrant
 
     app, stack = _guarded_stack(tmp_path)
     Grants(
@@ -39,7 +39,7 @@ def test_broad_all_privileges_fails_synth(tmp_path):
 
 
 def test_manage_for_users_group_fails_synth(tmp_path):
-    from cdktf_cdktf_provider_databricks.grants import Grants, GrantsGrant
+    from cdktn_provider_databricks.grants import Grants, GrantsGrant
 
     app, stack = _guarded_stack(tmp_path)
     Grants(stack, "oops", schema="x.y", grant=[GrantsGrant(principal="Users", privileges=["MANAGE", "USE_SCHEMA"])])
@@ -48,7 +48,7 @@ def test_manage_for_users_group_fails_synth(tmp_path):
 
 
 def test_cluster_without_autotermination_and_oversized_fails_synth(tmp_path):
-    from cdktf_cdktf_provider_databricks.cluster import Cluster, ClusterAutoscale
+    from cdktn_provider_databricks.cluster import Cluster, ClusterAutoscale
 
     app, stack = _guarded_stack(tmp_path)
     Cluster(stack, "big", spark_version="16.4.x-scala2.12", autoscale=ClusterAutoscale(min_workers=1, max_workers=20))
@@ -60,7 +60,7 @@ def test_cluster_without_autotermination_and_oversized_fails_synth(tmp_path):
 
 
 def test_policy_without_autotermination_fails_synth(tmp_path):
-    from cdktf_cdktf_provider_databricks.cluster_policy import ClusterPolicy
+    from cdktn_provider_databricks.cluster_policy import ClusterPolicy
 
     app, stack = _guarded_stack(tmp_path)
     definition = {"autoscale.max_workers": {"type": "range", "maxValue": 8}}
@@ -70,13 +70,13 @@ def test_policy_without_autotermination_fails_synth(tmp_path):
 
 
 def test_oversized_pipeline_and_job_clusters_fail_synth(tmp_path):
-    from cdktf_cdktf_provider_databricks.job import (
+    from cdktn_provider_databricks.job import (
         Job,
         JobJobCluster,
         JobJobClusterNewCluster,
         JobJobClusterNewClusterAutoscale,
     )
-    from cdktf_cdktf_provider_databricks.pipeline import Pipeline, PipelineCluster, PipelineClusterAutoscale
+    from cdktn_provider_databricks.pipeline import Pipeline, PipelineCluster, PipelineClusterAutoscale
 
     app, stack = _guarded_stack(tmp_path)
     Pipeline(

@@ -124,8 +124,7 @@ def test_pipeline(synth, stack):
 
 def test_serverless_pipeline_has_no_cluster(tmp_path):
     """A config switch, not a code change: serverless drops the classic cluster block."""
-    from cdktf import App, Testing
-
+    from infra.cdk import App, Testing
     from infra.config import EnvironmentConfig
     from infra.stacks import LakehouseStack
 
