@@ -19,6 +19,26 @@ from importlib import resources
 
 import cdktn as core
 import cdktn_provider_databricks as databricks
+
+# The provider modules the stacks use, imported by name so type checkers see `databricks.<module>.<Class>` (the
+# package itself loads submodules lazily).
+import cdktn_provider_databricks.alert_v2
+import cdktn_provider_databricks.catalog
+import cdktn_provider_databricks.cluster
+import cdktn_provider_databricks.cluster_policy
+import cdktn_provider_databricks.data_databricks_sql_warehouse
+import cdktn_provider_databricks.directory
+import cdktn_provider_databricks.grants
+import cdktn_provider_databricks.job
+import cdktn_provider_databricks.notification_destination
+import cdktn_provider_databricks.permissions
+import cdktn_provider_databricks.pipeline
+import cdktn_provider_databricks.provider
+import cdktn_provider_databricks.schema
+import cdktn_provider_databricks.sql_endpoint
+import cdktn_provider_databricks.sql_table
+import cdktn_provider_databricks.volume
+import cdktn_provider_databricks.workspace_file
 from cdktn import (
     Annotations,
     App,
@@ -28,6 +48,8 @@ from cdktn import (
     LocalBackend,
     S3Backend,
     TerraformAsset,
+    TerraformDataSource,
+    TerraformElement,
     TerraformOutput,
     TerraformResource,
     TerraformResourceLifecycle,
@@ -36,7 +58,7 @@ from cdktn import (
     Testing,
     Token,
 )
-from constructs import Construct, IConstruct
+from constructs import Construct, IConstruct, Node
 
 __all__ = [
     "PROVIDER_PACKAGE",
@@ -48,8 +70,11 @@ __all__ = [
     "IAspect",
     "IConstruct",
     "LocalBackend",
+    "Node",
     "S3Backend",
     "TerraformAsset",
+    "TerraformDataSource",
+    "TerraformElement",
     "TerraformOutput",
     "TerraformResource",
     "TerraformResourceLifecycle",

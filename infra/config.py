@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -19,12 +20,25 @@ from lakehouse.errors import LakehouseError
 from pipelines.settings import DEFAULT_SIMILARITY_THRESHOLD, DEFAULT_WINDOW_HOURS
 
 DEFAULT_CONFIG_PATH = Path(__file__).with_name("environments.toml")
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 ENVIRONMENT_NAMES = ("staging", "production")
+# How to move a file of an older schema version to this one (blueprint-style explicit migration).
+MIGRATIONS = {
+    1: "version 2 moved state to one top-level [state] table (remove [environments.<env>.backend]; CI refuses local "
+    "state), added the deployer and auditor personas under [environments.<env>.principals], replaced "
+    "pipeline.continuous by pipeline.trigger and ingestion worker counts by ingestion.compute; then set "
+    "schema_version = 2",
+}
+# A laptop may keep state in local files (`LAKEHOUSE_STATE=local`); CI (which sets CI=true) never may.
+LOCAL_STATE_ENV = "LAKEHOUSE_STATE"
 
 # Unity Catalog object names we create: lower-case, so they never need quoting and never differ only by case.
 _IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,254}$")
 _WORKSPACE_ROOT = re.compile(r"^/Workspace(/[A-Za-z0-9_.@-]+)+$")
+# Every workspace user can edit what is under /Workspace/Shared (databricks/cli#5428 warns about bundles there).
+_SHARED_FOLDER = "/Workspace/Shared"
+# Managed storage for a catalog: a cloud storage URL (S3, ADLS Gen2, GCS, R2).
+_STORAGE_ROOT = re.compile(r"^(s3|abfss|gs|r2)://[^\s/]+(/[^\s]*)?$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 _STRICT = ConfigDict(extra="forbid", str_strip_whitespace=True)
@@ -36,27 +50,23 @@ class ConfigError(LakehouseError):
 
 @dataclass(frozen=True, config=_STRICT)
 class LocalBackend:
-    type: Literal["local"]
-    # Relative to the stack's synthesized folder: absolute paths would leak a developer's machine into the JSON.
-    path: str
+    """Terraform state in a local file next to the synthesized stack (a laptop only; refused when CI is set)."""
 
-    @field_validator("path")
-    @classmethod
-    def _relative(cls, value: str) -> str:
-        if value.startswith("/") or ":" in value:
-            raise ValueError("must be a relative path (state lives next to the synthesized stack)")
-        return value
+    type: Literal["local"]
 
 
 @dataclass(frozen=True, config=_STRICT)
 class S3Backend:
+    """Terraform state in S3, one object per environment and stack, locked with Terraform's native lock file."""
+
     type: Literal["s3"]
     bucket: str
-    key: str
     region: str
+    # Objects are <key_prefix>/<environment>/<stack>.tfstate: one state per stack, never shared.
+    key_prefix: str = "lakehouse"
     encrypt: bool = True
-    # Terraform's native S3 state locking; production must lock, so a dynamodb table or the lock file is required.
-    use_lockfile: bool = False
+    # Terraform >= 1.10 native S3 locking (hashicorp/terraform#35661); or a DynamoDB table (older, deprecated).
+    use_lockfile: bool = True
     dynamodb_table: str | None = None
 
     @model_validator(mode="after")
@@ -65,8 +75,39 @@ class S3Backend:
             raise ValueError("remote state must lock: set use_lockfile = true (or dynamodb_table)")
         return self
 
+    def key(self, environment: str, stack: str) -> str:
+        return f"{self.key_prefix.strip('/')}/{environment}/{stack}.tfstate"
+
 
 Backend = Annotated[LocalBackend | S3Backend, Field(discriminator="type")]
+
+
+@dataclass(frozen=True, config=_STRICT)
+class StateConfig:
+    """The top-level [state] table: where every stack of every environment keeps its Terraform state."""
+
+    backend: Backend
+
+
+def resolve_backend(state: StateConfig, environ: Mapping[str, str]) -> LocalBackend | S3Backend:
+    """The backend a synth uses: the configured one, or local files when a developer asks (`LAKEHOUSE_STATE=local`).
+
+    Local state on a CI runner is lost with the runner: the next deploy would plan to create everything again and
+    fail on "already exists". So local state is refused whenever `CI` is set (GitHub Actions sets CI=true).
+    """
+    backend: LocalBackend | S3Backend = state.backend
+    if environ.get(LOCAL_STATE_ENV, "").strip().lower() == "local":
+        backend = LocalBackend(type="local")
+    if isinstance(backend, LocalBackend) and environ.get("CI", "").strip().lower() not in ("", "0", "false"):
+        raise ConfigError(
+            "local Terraform state is refused on CI (CI is set): a runner's files vanish after the job, so the next "
+            f"deploy would try to create everything again. Unset {LOCAL_STATE_ENV} and configure the remote "
+            '[state] table in infra/environments.toml (type = "s3", bucket, region).'
+        )
+    return backend
+
+
+_QUARTZ_FIELDS = 6  # seconds minutes hours day-of-month month day-of-week [year]
 
 
 def _check_worker_bounds(min_workers: int, max_workers: int) -> None:
@@ -91,17 +132,39 @@ class ClusterConfig:
         return self
 
 
+def _quartz_cron(value: str) -> str:
+    if len(value.split()) not in (_QUARTZ_FIELDS, _QUARTZ_FIELDS + 1):
+        raise ValueError(f"{value!r} is not a quartz cron expression: use 6 or 7 fields, e.g. '0 0/15 * * * ?'")
+    return value
+
+
 @dataclass(frozen=True, config=_STRICT)
 class PipelineConfig:
-    continuous: bool = False
+    """The Lakeflow pipeline: its compute (serverless by default) and what starts its updates.
+
+    `trigger`: `continuous` (the pipeline runs all the time: lowest latency, compute always on), `scheduled` (a job
+    with a pipeline task on `refresh_cron`), or `file_arrival` (a job triggered when files land in the landing
+    volume). Argued in docs/deploy.md, "What starts the pipeline".
+    """
+
     development: bool = True
     channel: Literal["CURRENT", "PREVIEW"] = "CURRENT"
+    serverless: bool = True
+    trigger: Literal["continuous", "scheduled", "file_arrival"] = "scheduled"
+    # Every 15 minutes, a few minutes after GDELT publishes and the loader lands (quartz: sec min hour dom mon dow).
+    refresh_cron: str = "0 5/15 * * * ?"
+    # Classic compute only (serverless sizes itself):
     photon: bool = False
-    serverless: bool = False
+    node_type_id: str = "i3.xlarge"
     min_workers: Annotated[int, Field(ge=1, le=8)] = 1
     max_workers: Annotated[int, Field(ge=1, le=8)] = 8
     window_hours: Annotated[int, Field(ge=1, le=24)] = DEFAULT_WINDOW_HOURS
     similarity_threshold: Annotated[float, Field(ge=-1.0, le=1.0)] = DEFAULT_SIMILARITY_THRESHOLD
+
+    @field_validator("refresh_cron")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        return _quartz_cron(value)
 
     @model_validator(mode="after")
     def _bounds(self) -> PipelineConfig:
@@ -116,23 +179,23 @@ class SqlWarehouseConfig:
     auto_stop_mins: Annotated[int, Field(ge=1, le=120)] = 10
 
 
-_QUARTZ_FIELDS = 6  # seconds minutes hours day-of-month month day-of-week [year]
-
-
 @dataclass(frozen=True, config=_STRICT)
 class IngestionConfig:
-    """The two ingestion jobs (GDELT loader on a schedule, Wikimedia listener continuous) and their small clusters."""
+    """The two ingestion jobs (GDELT loader on a schedule, Wikimedia listener continuous) and their compute.
+
+    Both are single-process Python in the driver, so `compute` is `serverless` (serverless jobs compute with a
+    pinned environment) or `single_node` (a one-node job cluster of `node_type_id`), never a multi-worker cluster.
+    """
 
     gdelt_base_url: str = "http://data.gdeltproject.org/gdeltv2"
     wikimedia_url: str = "https://stream.wikimedia.org/v2/stream/recentchange"
     # GDELT publishes a new export every 15 minutes; quartz syntax because that is what Databricks jobs take.
     gdelt_cron: str = "0 0/15 * * * ?"
     timezone: str = "UTC"
-    # Staging keeps its schedule and stream paused so it costs nothing until someone starts a run.
+    # Staging keeps its schedules and stream paused so it costs nothing until someone starts a run.
     paused: bool = False
+    compute: Literal["serverless", "single_node"] = "serverless"
     node_type_id: str = "m5d.large"
-    min_workers: Annotated[int, Field(ge=1, le=8)] = 1
-    max_workers: Annotated[int, Field(ge=1, le=8)] = 2
 
     @field_validator("gdelt_base_url", "wikimedia_url")
     @classmethod
@@ -144,18 +207,22 @@ class IngestionConfig:
     @field_validator("gdelt_cron")
     @classmethod
     def _quartz(cls, value: str) -> str:
-        if len(value.split()) not in (_QUARTZ_FIELDS, _QUARTZ_FIELDS + 1):
-            raise ValueError(f"{value!r} is not a quartz cron expression: use 6 or 7 fields, e.g. '0 0/15 * * * ?'")
-        return value
+        return _quartz_cron(value)
 
-    @model_validator(mode="after")
-    def _bounds(self) -> IngestionConfig:
-        if self.min_workers > self.max_workers:
-            raise ValueError(
-                f"min_workers ({self.min_workers}) > max_workers ({self.max_workers}): lower min_workers"
-                " or raise max_workers (at most 8)"
-            )
-        return self
+
+@dataclass(frozen=True, config=_STRICT)
+class AlertsConfig:
+    """What the SQL alerts watch and how often; they mail `notification_emails` through a notification destination."""
+
+    # Alert when more than this share of a recent window's rows failed an expectation (real feeds always have some).
+    quarantine_ratio_max: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.05
+    lookback_hours: Annotated[int, Field(ge=1, le=168)] = 24
+    schedule_cron: str = "0 10 * * * ?"
+
+    @field_validator("schedule_cron")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        return _quartz_cron(value)
 
 
 @dataclass(frozen=True, config=_STRICT)
@@ -163,16 +230,21 @@ class EnvironmentConfig:
     name: str
     catalog: str
     workspace_host: str
-    # Workspace folder the bundle (pipelines/**) is uploaded to; the pipeline's root_path.
+    # Workspace folder the bundle (pipelines/**) is uploaded to; the pipeline's root_path. Terraform creates it with
+    # its own ACL (admins manage, the pipeline principal reads), so it must not be under /Workspace/Shared.
     workspace_root: str
-    backend: Backend
+    state: StateConfig
     principals: dict[Persona, str]
     cluster: ClusterConfig
     pipeline: PipelineConfig
     sql_warehouse: SqlWarehouseConfig
     ingestion: IngestionConfig = Field(default_factory=IngestionConfig)
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     notification_emails: tuple[str, ...] = ()
     tags: dict[str, str] = Field(default_factory=dict)
+    # Managed storage of the catalog. Required where the metastore has no storage root of its own (metastores of
+    # workspaces enabled for Unity Catalog automatically have none): CREATE CATALOG then fails without it.
+    storage_root: str | None = None
 
     @field_validator("catalog")
     @classmethod
@@ -191,6 +263,24 @@ class EnvironmentConfig:
             raise ValueError(
                 f"{value!r} is not a workspace folder: use an absolute /Workspace/... path"
                 " of letters, digits, '.', '@', '-', '_' and '/'"
+            )
+        if value == _SHARED_FOLDER or value.startswith(_SHARED_FOLDER + "/"):
+            raise ValueError(
+                f"{value!r} is under {_SHARED_FOLDER}, where every workspace user can edit files: the pipeline would"
+                " run code anyone can change. Use a folder of the deployer, e.g. /Workspace/Users/<deployer>/lakehouse"
+            )
+        return value
+
+    @field_validator("storage_root")
+    @classmethod
+    def _storage_root(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.rstrip("/")
+        if not _STORAGE_ROOT.match(value):
+            raise ValueError(
+                f"{value!r} is not a cloud storage URL: use s3://bucket/path, abfss://container@account.dfs.core."
+                "windows.net/path or gs://bucket/path (an external location must cover it)"
             )
         return value
 
@@ -253,7 +343,21 @@ def load_environments(path: Path = DEFAULT_CONFIG_PATH) -> dict[str, Environment
         raise ConfigError(f"{path}: not valid TOML ({exc}); fix the syntax") from exc
     version = raw.pop("schema_version", None)
     if version != SCHEMA_VERSION:
-        raise ConfigError(f"{path}: [schema_version] is {version!r}; this code reads version {SCHEMA_VERSION}")
+        migration = MIGRATIONS.get(version) if isinstance(version, int) else None
+        raise ConfigError(
+            f"{path}: [schema_version] is {version!r}; this code reads version {SCHEMA_VERSION}"
+            + (f". To migrate: {migration}" if migration else "")
+        )
+    state_table = raw.pop("state", None)
+    if not isinstance(state_table, dict):
+        raise ConfigError(
+            f'{path}: no [state] table: add one (type = "s3", bucket, region) so every environment\'s Terraform '
+            "state is remote and locked"
+        )
+    try:
+        state = StateConfig(backend=state_table)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise ConfigError(_format_errors(path, None, exc).replace("[backend.", "[state.")) from exc
     envs = raw.pop("environments", None)
     if raw:
         raise ConfigError(f"{path}: unknown top-level key(s) {', '.join(sorted(raw))}: remove them")
@@ -271,8 +375,14 @@ def load_environments(path: Path = DEFAULT_CONFIG_PATH) -> dict[str, Environment
     for name, body in envs.items():
         if not isinstance(body, dict):
             raise ConfigError(f"{path}: [environments.{name}] must be a table")
+        for moved in ("state", "backend"):
+            if moved in body:
+                raise ConfigError(
+                    f"{path}: [environments.{name}.{moved}] is not read: state is configured once, in the top-level"
+                    " [state] table"
+                )
         try:
-            out[name] = EnvironmentConfig(name=name, **body)
+            out[name] = EnvironmentConfig(name=name, state=state, **body)
         except ValidationError as exc:
             raise ConfigError(_format_errors(path, name, exc)) from exc
         except TypeError as exc:  # an unknown top-level key of one environment

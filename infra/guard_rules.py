@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from infra.permissions import ALL_PRIVILEGES, BROAD_PRINCIPALS, MANAGE
@@ -127,10 +127,15 @@ def policy_autotermination_violations(config: Mapping[str, Any]) -> list[str]:
 
 
 def policy_size_violations(config: Mapping[str, Any]) -> list[str]:
-    """A cluster policy must cap autoscale.max_workers at MAX_WORKERS."""
+    """A cluster policy must cap autoscale.max_workers at MAX_WORKERS (or fix num_workers at most that)."""
     definition, errors = _policy_definition(config)
     if definition is None:
         return errors
+    fixed_workers = _policy_rule(definition, "num_workers")
+    if fixed_workers is not None and fixed_workers.get("type") == "fixed":
+        count = _as_int(fixed_workers.get("value"))
+        if count is not None and count <= MAX_WORKERS:
+            return []
     max_rule = _policy_rule(definition, "autoscale.max_workers")
     bound = None
     if max_rule is not None:
@@ -179,12 +184,20 @@ AUTOTERMINATION_RULES = {
 }
 
 
-RULES = {
+def _pipeline_rules(config: Mapping[str, Any]) -> list[str]:
+    return pipeline_violations(config) + classic_compute_policy_violations("databricks_pipeline", config)
+
+
+def _job_rules(config: Mapping[str, Any]) -> list[str]:
+    return job_violations(config) + classic_compute_policy_violations("databricks_job", config)
+
+
+RULES: dict[str, Callable[[Mapping[str, Any]], list[str]]] = {
     "databricks_grants": grant_violations,
     "databricks_cluster": cluster_violations,
     "databricks_cluster_policy": cluster_policy_violations,
-    "databricks_pipeline": pipeline_violations,
-    "databricks_job": job_violations,
+    "databricks_pipeline": _pipeline_rules,
+    "databricks_job": _job_rules,
 }
 
 
@@ -201,12 +214,91 @@ def resource_configs(synthesized: Mapping[str, Any]) -> Iterator[tuple[str, str,
 
 
 def stack_violations(synthesized: Mapping[str, Any]) -> list[str]:
-    """Every guard message for a synthesized stack (cdk.tf.json as a dict), prefixed by the resource address."""
+    """Every guard message for a synthesized stack (cdk.tf.json as a dict), prefixed by the resource address, plus
+    the rules across resources (`compute_runner_violations`)."""
     return [
         f"{resource_type}.{name}: {message}"
         for resource_type, name, config in resource_configs(synthesized)
         for message in resource_violations(resource_type, config)
+    ] + compute_runner_violations(synthesized)
+
+
+# -- rules across resources: who runs compute, and under which policy ------------------------------------------------
+
+
+def _classic_clusters(resource_type: str, config: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
+    """(label, cluster) of every classic cluster a job or pipeline defines (serverless ones define none)."""
+    if resource_type == "databricks_pipeline":
+        if config.get("serverless") is True:
+            return []
+        return [(f"cluster '{c.get('label', 'default')}'", c) for c in _blocks(config.get("cluster"))]
+    if resource_type == "databricks_job":
+        out = [
+            (f"job cluster '{jc.get('job_cluster_key', '?')}'", cluster)
+            for jc in _blocks(config.get("job_cluster"))
+            for cluster in _blocks(jc.get("new_cluster"))
+        ]
+        out += [
+            (f"task '{t.get('task_key', '?')}' cluster", cluster)
+            for t in _blocks(config.get("task"))
+            for cluster in _blocks(t.get("new_cluster"))
+        ]
+        return out
+    return []
+
+
+def classic_compute_policy_violations(resource_type: str, config: Mapping[str, Any]) -> list[str]:
+    """Classic job and pipeline clusters must name a cluster policy (the size cap, tags and single-node settings)."""
+    return [
+        f"{label} names no cluster policy: set policy_id to a policy of infra/stacks/compute.py"
+        for label, cluster in _classic_clusters(resource_type, config)
+        if not cluster.get("policy_id")
     ]
+
+
+def _run_as(config: Mapping[str, Any]) -> str | None:
+    for block in _blocks(config.get("run_as")):
+        principal = block.get("service_principal_name") or block.get("user_name")
+        if principal:
+            return str(principal)
+    return None
+
+
+def _policy_users(synthesized: Mapping[str, Any]) -> dict[str, set[str]]:
+    """Policy reference (`${databricks_cluster_policy.x.id}`) -> principals with CAN_USE in its permissions."""
+    out: dict[str, set[str]] = {}
+    for _name, config in (synthesized.get("resource") or {}).get("databricks_permissions", {}).items():
+        policy = config.get("cluster_policy_id")
+        if not policy:
+            continue
+        for entry in _blocks(config.get("access_control")):
+            if entry.get("permission_level") == "CAN_USE":
+                who = entry.get("service_principal_name") or entry.get("group_name") or entry.get("user_name")
+                out.setdefault(str(policy), set()).add(str(who))
+    return out
+
+
+def compute_runner_violations(synthesized: Mapping[str, Any]) -> list[str]:
+    """Every classic cluster a job or pipeline starts names a policy its run-as principal may use.
+
+    Databricks creates compute from a policy only for a principal with CAN_USE on it ("Manage compute policies"),
+    and a job or pipeline creates its clusters as its run-as identity: without the ACL the run fails at cluster
+    creation unless that principal happens to be an admin.
+    """
+    users = _policy_users(synthesized)
+    out = []
+    for resource_type, name, config in resource_configs(synthesized):
+        runner = _run_as(config)
+        for label, cluster in _classic_clusters(resource_type, config):
+            policy = cluster.get("policy_id")
+            if not policy:
+                continue  # classic_compute_policy_violations reports it
+            if runner is None or runner not in users.get(str(policy), set()):
+                out.append(
+                    f"{resource_type}.{name}: {label} uses policy {policy}, but its run-as principal {runner!r} has no"
+                    " CAN_USE on it: add the persona to WORKSPACE_ACLS for that policy in infra/permissions.py"
+                )
+    return out
 
 
 # -- rules checkov enforces on top of the synth guards -----------------------------------------------------------

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import jsii
 
-from infra.cdk import Annotations, IAspect, IConstruct, TerraformResource
-from infra.guard_rules import resource_configs, resource_violations, stack_violations
+from infra.cdk import Annotations, IAspect, IConstruct, TerraformResource, TerraformStack
+from infra.guard_rules import compute_runner_violations, resource_configs, resource_violations, stack_violations
 
 __all__ = ["SynthGuards", "resource_violations", "stack_violations"]
 
@@ -20,6 +20,11 @@ class SynthGuards:
     """cdktf Aspect: turns every guard violation into an error annotation, which makes `synth` fail."""
 
     def visit(self, node: IConstruct) -> None:
+        if isinstance(node, TerraformStack):
+            # Rules across resources (a job's run-as principal and the ACL of the policy its cluster names).
+            for message in compute_runner_violations(node.to_terraform()):
+                Annotations.of(node).add_error(message)
+            return
         if not isinstance(node, TerraformResource):
             return
         for resource_type, _name, config in resource_configs(node.to_terraform()):

@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from infra.config import ENVIRONMENT_NAMES
+from infra.phases import all_stack_names
 from lakehouse.errors import LakehouseError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -77,8 +77,8 @@ def summarize_stack(name: str, synthesized: Mapping[str, Any]) -> StackSummary:
     )
 
 
-def summarize(out_dir: Path, stacks: tuple[str, ...] = ENVIRONMENT_NAMES) -> list[StackSummary]:
-    return [summarize_stack(stack, load_stack(out_dir, stack)) for stack in stacks]
+def summarize(out_dir: Path, stacks: tuple[str, ...] | None = None) -> list[StackSummary]:
+    return [summarize_stack(stack, load_stack(out_dir, stack)) for stack in stacks or all_stack_names()]
 
 
 @dataclass(frozen=True)
@@ -201,11 +201,11 @@ def checkov_view(synthesized: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def run_policy_checks(
-    out_dir: Path, stacks: tuple[str, ...] = ENVIRONMENT_NAMES, policies_dir: Path = POLICIES_DIR
+    out_dir: Path, stacks: tuple[str, ...] | None = None, policies_dir: Path = POLICIES_DIR
 ) -> list[PolicyReport]:
     """Run checkov with our checks over each synthesized stack; raises StackOutputError when it cannot."""
     reports = []
-    for stack in stacks:
+    for stack in stacks or all_stack_names():
         path = stack_file(out_dir, stack)
         if not path.is_file():
             raise StackOutputError(f"{path}: not found; synthesize first (`make synth` or `cdktn synth`)")

@@ -6,6 +6,7 @@ the grant audit uses it as the expected state, and the README table is generated
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -19,6 +20,10 @@ class Persona(StrEnum):
     ANALYSTS = "analysts"
     COMPLIANCE = "compliance"
     PIPELINE = "pipeline"
+    # The identity CI deploys with (`lakehouse deploy`, deploy.yml): creates and owns the Unity Catalog objects.
+    DEPLOYER = "deployer"
+    # The read-only identity of PR plans, drift checks and grant audits: reads metadata, never data or grants.
+    AUDITOR = "auditor"
 
 
 class SecurableType(StrEnum):
@@ -34,6 +39,8 @@ LANDING_VOLUME = ("bronze", "landing")  # (schema, volume): raw files from the i
 ANALYST_VIEW = ("gold", "correlations_analyst")
 COMPLIANCE_VIEW = ("gold", "correlations_compliance")
 SECURE_VIEWS: tuple[tuple[str, str], ...] = (ANALYST_VIEW, COMPLIANCE_VIEW)
+# Schemas the serving stack creates views in (secure views in gold; pipeline health views in ops).
+VIEW_SCHEMAS: tuple[str, ...] = ("gold", "ops")
 
 # Privilege names exactly as Unity Catalog spells them.
 USE_CATALOG = "USE_CATALOG"
@@ -44,8 +51,23 @@ READ_VOLUME = "READ_VOLUME"
 WRITE_VOLUME = "WRITE_VOLUME"
 CREATE_TABLE = "CREATE_TABLE"
 CREATE_MATERIALIZED_VIEW = "CREATE_MATERIALIZED_VIEW"
+CREATE_SCHEMA = "CREATE_SCHEMA"
+CREATE_VOLUME = "CREATE_VOLUME"
+BROWSE = "BROWSE"
 ALL_PRIVILEGES = "ALL_PRIVILEGES"
 MANAGE = "MANAGE"
+# Privileges that change data or access: the auditor persona may hold none of them (PR plans run as it).
+WRITE_PRIVILEGES: frozenset[str] = frozenset(
+    {MODIFY, WRITE_VOLUME, CREATE_TABLE, CREATE_MATERIALIZED_VIEW, CREATE_SCHEMA, CREATE_VOLUME, ALL_PRIVILEGES, MANAGE}
+)
+
+_APPLICATION_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+def is_service_principal(principal: str) -> bool:
+    """Service principals are named by application id (a UUID); every other principal here is a group."""
+    return bool(_APPLICATION_ID.match(principal))
+
 
 # Groups every workspace user belongs to: never grant these broad privileges.
 BROAD_PRINCIPALS: frozenset[str] = frozenset({"account users", "users"})
@@ -116,8 +138,26 @@ def _rows() -> tuple[PersonaGrant, ...]:
     def add(persona: Persona, securable: Securable, *privileges: str) -> None:
         rows.append(PersonaGrant(persona, securable, frozenset(privileges)))
 
-    # Admins manage everything; they also own the catalog and schemas (set by the stack, not a grant).
+    # Admins manage everything through grants; the deployer owns the objects (see Persona.DEPLOYER below).
     add(Persona.PLATFORM_ADMINS, CATALOG, ALL_PRIVILEGES, MANAGE)
+    # The deployer creates and owns the catalog, schemas, volume and views. Owning them is what keeps an apply
+    # working: the provider sets a catalog's owner inside its create call, so an owner other than the deployer would
+    # strand it before the grants below exist. MANAGE is declared anyway because `databricks_grants` is
+    # authoritative and the provider's grants doc warns that an identity applying grants with MANAGE must list its
+    # own MANAGE or lose it; the USE/CREATE privileges are what creating the children needs (UC privileges doc).
+    add(Persona.DEPLOYER, CATALOG, USE_CATALOG, CREATE_SCHEMA, MANAGE)
+    for securable in _ALL_SCHEMAS:
+        add(Persona.DEPLOYER, securable, USE_SCHEMA, MANAGE)
+    add(Persona.DEPLOYER, schema(LANDING_VOLUME[0]), CREATE_VOLUME)
+    add(Persona.DEPLOYER, volume(*LANDING_VOLUME), MANAGE)
+    # Views run with their owner's rights: the deployer owns them, so it reads what they select from.
+    for schema_name in VIEW_SCHEMAS:
+        add(Persona.DEPLOYER, schema(schema_name), CREATE_TABLE, SELECT)
+    # The auditor reads metadata only: BROWSE (catalog-wide, inherited) lists schemas, tables and their grants'
+    # existence without reading data; USE_CATALOG/USE_SCHEMA are needed to address children through the API.
+    add(Persona.AUDITOR, CATALOG, USE_CATALOG, BROWSE)
+    for securable in _ALL_SCHEMAS:
+        add(Persona.AUDITOR, securable, USE_SCHEMA)
     # Data scientists explore the cleaned layers.
     add(Persona.DATA_SCIENTISTS, CATALOG, USE_CATALOG)
     for s in ("silver", "gold"):
@@ -208,12 +248,16 @@ class WorkspaceObject(StrEnum):
     SQL_WAREHOUSE = "sql_warehouse"
     SHARED_CLUSTER = "shared_cluster"
     INTERACTIVE_POLICY = "interactive_cluster_policy"
+    JOB_POLICY = "job_cluster_policy"
+    PIPELINE_POLICY = "pipeline_cluster_policy"
     PIPELINE = "pipeline"
     JOBS = "jobs"
+    CODE_FOLDER = "code_folder"
 
 
-# Permission levels exactly as the Permissions API spells them. The pipeline's and jobs' owner is whoever deploys
-# (or the run-as service principal); owners are implicit and never listed here.
+# Permission levels exactly as the Permissions API spells them. The deployer creates (and so owns) every object;
+# owners are implicit and never listed here. Every object lists the auditor at its lowest read level, so PR plans
+# and drift checks can refresh it; `databricks_permissions` is authoritative, so anything not listed is revoked.
 WORKSPACE_ACLS: dict[WorkspaceObject, dict[Persona, str]] = {
     # Everyone who reads tables or views needs a warehouse; the pipeline principal runs the alert queries.
     WorkspaceObject.SQL_WAREHOUSE: {
@@ -222,23 +266,40 @@ WORKSPACE_ACLS: dict[WorkspaceObject, dict[Persona, str]] = {
         Persona.ANALYSTS: "CAN_USE",
         Persona.COMPLIANCE: "CAN_USE",
         Persona.PIPELINE: "CAN_USE",
+        Persona.AUDITOR: "CAN_MONITOR",
     },
     # Data scientists explore on the shared cluster; compliance may attach for investigations.
     WorkspaceObject.SHARED_CLUSTER: {
         Persona.PLATFORM_ADMINS: "CAN_MANAGE",
         Persona.DATA_SCIENTISTS: "CAN_RESTART",
         Persona.COMPLIANCE: "CAN_ATTACH_TO",
+        Persona.AUDITOR: "CAN_ATTACH_TO",
     },
-    # Data scientists may create their own clusters, but only through the capped interactive policy.
-    WorkspaceObject.INTERACTIVE_POLICY: {Persona.DATA_SCIENTISTS: "CAN_USE"},
+    # Cluster policies have one level, CAN_USE: who may create compute under them (and read them). The run-as
+    # principal needs it on every policy its job and pipeline clusters name, or those clusters fail to start
+    # (Databricks "Manage compute policies": users create compute only from policies they have CAN_USE on).
+    WorkspaceObject.INTERACTIVE_POLICY: {Persona.DATA_SCIENTISTS: "CAN_USE", Persona.AUDITOR: "CAN_USE"},
+    WorkspaceObject.JOB_POLICY: {Persona.PIPELINE: "CAN_USE", Persona.AUDITOR: "CAN_USE"},
+    WorkspaceObject.PIPELINE_POLICY: {Persona.PIPELINE: "CAN_USE", Persona.AUDITOR: "CAN_USE"},
+    # The refresh job runs as the pipeline principal and starts updates: CAN_RUN ("Lakeflow pipeline ACLs").
     WorkspaceObject.PIPELINE: {
         Persona.PLATFORM_ADMINS: "CAN_MANAGE",
         Persona.DATA_SCIENTISTS: "CAN_VIEW",
         Persona.COMPLIANCE: "CAN_VIEW",
+        Persona.PIPELINE: "CAN_RUN",
+        Persona.AUDITOR: "CAN_VIEW",
     },
     WorkspaceObject.JOBS: {
         Persona.PLATFORM_ADMINS: "CAN_MANAGE",
         Persona.DATA_SCIENTISTS: "CAN_VIEW",
+        Persona.AUDITOR: "CAN_VIEW",
+    },
+    # The code the pipeline and jobs run as their privileged principal: admins manage it, the pipeline principal
+    # and the auditor read it, nobody else (a folder under /Workspace/Shared would let every user edit it).
+    WorkspaceObject.CODE_FOLDER: {
+        Persona.PLATFORM_ADMINS: "CAN_MANAGE",
+        Persona.PIPELINE: "CAN_READ",
+        Persona.AUDITOR: "CAN_READ",
     },
 }
 

@@ -49,7 +49,7 @@ class SecureView:
         return f"{catalog}.{self.schema}.{self.name}"
 
 
-def _strip_header(sql: str) -> str:
+def strip_sql_header(sql: str) -> str:
     """Drop the leading `--` comment block (documentation for readers, not part of the view's text)."""
     lines = sql.splitlines()
     while lines and (not lines[0].strip() or lines[0].lstrip().startswith("--")):
@@ -71,7 +71,7 @@ def render_view(
     """
     path = views_dir / f"{name}.sql"
     try:
-        template = Template(_strip_header(path.read_text(encoding="utf-8")))
+        template = Template(strip_sql_header(path.read_text(encoding="utf-8")))
     except FileNotFoundError as exc:
         raise ViewTemplateError(f"{path}: view template not found; add sql/views/{name}.sql") from exc
     values = {

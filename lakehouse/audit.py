@@ -226,3 +226,7 @@ def run_audit(
     expected_refs = {SecurableRef(g.securable_type, g.full_name) for g in expected}
     live = read_live(client, env.catalog, expected_refs)
     return diff_grants(expected, live, environment=env.name, catalog=env.catalog, host=client.config.host or "")
+
+
+# The SDK-error translation other workspace commands (deploy, preflight, pipeline update) share.
+sdk_errors = _sdk_errors

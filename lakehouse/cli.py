@@ -23,6 +23,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bench": ("lakehouse.commands.bench:bench", "Benchmarks (throughput, memory)."),
     "audit-grants": ("lakehouse.commands.audit:audit_grants", "Compare live Unity Catalog grants with the matrix."),
     "drift": ("lakehouse.commands.drift:drift", "Classify plan changes and grant drift into one report."),
+    "deploy": ("lakehouse.commands.deploy:deploy", "Deploy an environment: platform, first pipeline update, serving."),
+    "preflight": ("lakehouse.commands.deploy:preflight", "Check the one-time workspace bootstrap before deploying."),
+    "pipeline": ("lakehouse.commands.deploy:pipeline", "Start a pipeline update and wait for it."),
 }
 
 

@@ -1,5 +1,5 @@
-"""The CDKTF stacks: one class, instantiated once per environment (`staging`, `production`)."""
+"""The stacks: per environment a platform stack and a serving stack (infra/phases.py says why and in which order)."""
 
-from infra.stacks.lakehouse import LakehouseStack
+from infra.stacks.platform import PlatformStack, ServingStack
 
-__all__ = ["LakehouseStack"]
+__all__ = ["PlatformStack", "ServingStack"]

@@ -8,11 +8,19 @@ from pathlib import Path
 import click
 
 from infra.config import ENVIRONMENT_NAMES
+from infra.phases import all_stack_names, stack_names
 from lakehouse.commands.options import workspace_auth_options
 
 
 @click.command("drift")
 @click.option("--env", "env_name", type=click.Choice(ENVIRONMENT_NAMES), required=True)
+@click.option(
+    "--stack",
+    "stack_name",
+    type=click.Choice(all_stack_names()),
+    default=None,
+    help="Which of the environment's stacks the plan is of (default: its platform stack, named like the env).",
+)
 @click.option(
     "--plan-json",
     type=click.Path(path_type=Path, dir_okay=False),
@@ -39,6 +47,7 @@ from lakehouse.commands.options import workspace_auth_options
 @workspace_auth_options
 def drift(
     env_name: str,
+    stack_name: str | None,
     plan_json: Path | None,
     stack_dir: Path | None,
     with_audit: bool,
@@ -56,6 +65,10 @@ def drift(
     from lakehouse.drift import DriftReport, FailOn, render, terraform_plan_json
     from lakehouse.plan import PlanFormatError, load_plan
 
+    stack = stack_name or stack_names(env_name).platform
+    if stack not in stack_names(env_name).all():
+        raise click.BadParameter(f"{stack} is not a stack of {env_name}: use one of {stack_names(env_name).all()}")
+
     if plan_json is not None:
         try:
             text = plan_json.read_text(encoding="utf-8")
@@ -67,7 +80,7 @@ def drift(
         plan = load_plan(text, str(plan_json))
         source = f"`{plan_json}`"
     else:
-        folder = stack_dir or Path("cdktf.out") / "stacks" / env_name
+        folder = stack_dir or Path("cdktf.out") / "stacks" / stack
         plan = load_plan(terraform_plan_json(folder), f"terraform plan in {folder}")
         source = f"`terraform plan` in `{folder}`"
     audit = None
@@ -77,7 +90,7 @@ def drift(
         audit = run_audit(
             env_name, host=host, profile=profile, config_path=config_path, retry_timeout_seconds=timeout_seconds
         )
-    report = DriftReport(env_name, plan, audit, allow_destroy=allow_destroy, plan_source=source)
+    report = DriftReport(stack, plan, audit, allow_destroy=allow_destroy, plan_source=source)
     mode = FailOn(fail_on)
     text = render(report, fmt, mode)
     if output is not None:

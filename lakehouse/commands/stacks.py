@@ -1,4 +1,5 @@
-"""`lakehouse stacks summary|policy`: what the synthesized stacks would create, and our checkov policies on them."""
+"""`lakehouse stacks summary|policy|vet`: what the synthesized stacks would create, our checkov policies on them, and
+the vetting of a pull request's stack before a credentialed plan."""
 
 from __future__ import annotations
 
@@ -70,3 +71,20 @@ def policy(out_dir: Path) -> None:
         console.print(f"[red]{failed_total} failed check(s)[/red]")
         sys.exit(2)
     console.print("[green]all policy checks passed[/green]")
+
+
+@stacks.command("vet")
+@_OUT
+@click.option("--stack", "stack_name", required=True, help="The stack to vet (e.g. staging-serving).")
+def vet(out_dir: Path, stack_name: str) -> None:
+    """Refuse a synthesized stack a credentialed `terraform plan` must not run (PR plans): another provider,
+    a provisioner, an external program or another backend. Exit 0 clean, 2 refused, 1 error."""
+    from infra.inventory import load_stack
+    from infra.platform_rules import untrusted_stack_violations
+
+    problems = untrusted_stack_violations(load_stack(out_dir, stack_name))
+    for problem in problems:
+        click.echo(f"refused: {stack_name}: {problem}", err=True)
+    if problems:
+        sys.exit(2)
+    click.echo(f"{stack_name}: only Databricks resources on the configured state; safe to plan")

@@ -7,7 +7,9 @@ It speaks the paths and JSON shapes databricks-sdk 0.162.0 uses (see databricks/
 - GET   /api/2.1/unity-catalog/tables?catalog_name=...&schema_name=...   (paginated)
 - GET   /api/2.1/unity-catalog/permissions/{securable_type}/{full_name}   (paginated)
 - PATCH /api/2.1/unity-catalog/permissions/{securable_type}/{full_name}   body {"changes": [...]}
-- POST  /api/2.0/pipelines/{id}/updates, GET /api/2.0/pipelines/{id}/updates/{update_id}  (post-deploy check)
+- GET   /api/2.1/unity-catalog/tables/{full_name}/exists            (deploy: are the pipeline's tables there yet)
+- GET   /api/2.0/pipelines?filter=name LIKE '...'                   (find the pipeline by name)
+- POST  /api/2.0/pipelines/{id}/updates, GET /api/2.0/pipelines/{id}/updates/{update_id}  (pipeline update)
 
 Errors use the platform's JSON error shape ({"error_code", "message"}), so the SDK raises its real exception
 types: 401 UNAUTHENTICATED for a missing/wrong bearer token, 403 PERMISSION_DENIED for a read-only token that
@@ -18,6 +20,7 @@ small (default 2 items) so the SDK's pagination loop and ours are exercised for 
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -56,6 +59,8 @@ class UnityCatalogState:
     forbidden: set[tuple[str, str]] = field(default_factory=set)
     # pipeline id -> the states successive GET .../updates/{id} calls return (the last one repeats)
     pipeline_update_states: dict[str, list[str]] = field(default_factory=dict)
+    # pipeline name -> id (what GET /api/2.0/pipelines lists)
+    pipelines: dict[str, str] = field(default_factory=dict)
 
     def exists(self, securable_type: str, full_name: str) -> bool:
         if securable_type == "catalog":
@@ -165,6 +170,24 @@ class _Handler(BaseHTTPRequestHandler):
                 with self.server.lock:
                     self._pipelines("GET", url.path)
             return
+        if url.path == "/api/2.0/pipelines":
+            # ListPipelines: `filter` is SQL LIKE over the name ('%' wildcards); one page is enough here.
+            if self._authorized(write=False):
+                pattern = query.get("filter", [""])[0]
+                match = re.fullmatch(r"name LIKE '(.*)'", pattern)
+                like = re.compile(
+                    "^"
+                    + ".*".join(re.escape(p.replace("''", "'")) for p in (match.group(1) if match else "%").split("%"))
+                    + "$"
+                )
+                with self.server.lock:
+                    found = [
+                        {"pipeline_id": pid, "name": name, "state": "IDLE"}
+                        for name, pid in sorted(self.server.state.pipelines.items())
+                        if like.match(name)
+                    ]
+                self._send(200, {"statuses": found} if found else {})
+            return
         if not url.path.startswith(PREFIX):
             # e.g. /.well-known/databricks-config (host metadata): absent on this server, as on older hosts.
             self._error(404, "NOT_FOUND", f"no such endpoint: {url.path}")
@@ -174,6 +197,10 @@ class _Handler(BaseHTTPRequestHandler):
         state = self.server.state
         rest = url.path[len(PREFIX) :]
         with self.server.lock:
+            if rest.startswith("/tables/") and rest.endswith("/exists"):
+                full_name = unquote(rest[len("/tables/") : -len("/exists")])
+                self._send(200, {"table_exists": full_name in state.tables})
+                return
             if rest.startswith("/catalogs/"):
                 name = unquote(rest[len("/catalogs/") :])
                 if name not in state.catalogs:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import socket
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -253,20 +252,27 @@ def test_the_host_comes_from_the_flag_then_unified_auth_then_the_environment_con
     assert config_kwargs(staging, host=None, profile=None, environ={"DATABRICKS_CONFIG_PROFILE": "ci"}) == {}
 
 
-def test_post_deploy_pipeline_update_waits_for_a_terminal_state(
+def test_pipeline_update_command_waits_for_a_terminal_state(
     state: UnityCatalogState, uc: FakeUnityCatalogServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
-    try:
-        import start_pipeline_update as script
-    finally:
-        sys.path.pop(0)
+    from click.testing import CliRunner
+
+    from lakehouse.cli import main as lakehouse_main
+
     monkeypatch.setenv("DATABRICKS_HOST", uc.host)
     monkeypatch.setenv("DATABRICKS_TOKEN", TOKEN)
-    state.pipeline_update_states["p-ok"] = ["QUEUED", "RUNNING", "COMPLETED"]
-    state.pipeline_update_states["p-bad"] = ["RUNNING", "FAILED"]
-    assert script.main(["--pipeline-id", "p-ok", "--poll-seconds", "0"]) == 0
-    assert script.main(["--pipeline-id", "p-bad", "--poll-seconds", "0"]) == 2
-    assert script.main(["--pipeline-id", "absent", "--poll-seconds", "0"]) == 1
-    state.pipeline_update_states["p-slow"] = ["RUNNING"]
-    assert script.main(["--pipeline-id", "p-slow", "--poll-seconds", "0", "--timeout-minutes", "0.001"]) == 1
+    runner = CliRunner()
+
+    def run(states: list[str], *extra: str) -> int:
+        state.pipelines = {"lakehouse-correlations-staging": "p-1"}
+        state.pipeline_update_states["p-1"] = states
+        args = ["pipeline", "update", "--env", "staging", "--poll-seconds", "1", *extra]
+        return runner.invoke(lakehouse_main, args, catch_exceptions=False).exit_code
+
+    monkeypatch.setattr("lakehouse.pipeline_update.time.sleep", lambda _s: None)
+    assert run(["QUEUED", "RUNNING", "COMPLETED"]) == 0
+    assert run(["RUNNING", "FAILED"]) == 2
+    assert run(["RUNNING"], "--timeout-minutes", "1") == 1  # still running after 60 polls: an error, not a pass
+    state.pipelines = {}
+    missing = runner.invoke(lakehouse_main, ["pipeline", "update", "--env", "staging"])
+    assert missing.exit_code == 1 and "no pipeline named 'lakehouse-correlations-staging'" in missing.output

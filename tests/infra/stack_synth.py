@@ -32,11 +32,11 @@ class Synth:
 
 
 def synthesize(out_dir: Path) -> Synth:
-    from infra.config import ENVIRONMENT_NAMES
     from infra.main import build_app
+    from infra.phases import all_stack_names
 
     started = time.perf_counter()
     build_app(str(out_dir)).synth()
     seconds = time.perf_counter() - started
-    raw = {name: (out_dir / "stacks" / name / "cdk.tf.json").read_bytes() for name in ENVIRONMENT_NAMES}
+    raw = {name: (out_dir / "stacks" / name / "cdk.tf.json").read_bytes() for name in all_stack_names()}
     return Synth(out_dir, seconds, {name: json.loads(data) for name, data in raw.items()}, raw)

@@ -28,7 +28,7 @@ def test_shipped_config_loads_both_environments():
     envs = load_environments()
     assert sorted(envs) == ["production", "staging"]
     assert envs["staging"].catalog != envs["production"].catalog
-    assert tomllib.loads(SHIPPED)["schema_version"] == 1
+    assert tomllib.loads(SHIPPED)["schema_version"] == 2
 
 
 @pytest.mark.parametrize(
@@ -77,14 +77,23 @@ def test_shipped_config_loads_both_environments():
             "unknown persona auditors: use one of",
         ),
         # remote state without locking
-        ("use_lockfile = true", "use_lockfile = false", "environments.production.backend", "set use_lockfile = true"),
-        # absolute local state path
+        ("use_lockfile = true", "use_lockfile = false", "state", "set use_lockfile = true"),
+        # the bundle folder under /Workspace/Shared, where every user can edit the code the pipeline runs
         (
-            'path = "terraform.staging.tfstate"',
-            'path = "/home/me/terraform.tfstate"',
-            "environments.staging.backend",
-            "must be a relative path",
+            'workspace_root = "/Workspace/Users/3c5d7e9f-1a2b-4c3d-8e4f-5a6b7c8d9e0f/lakehouse/staging"',
+            'workspace_root = "/Workspace/Shared/lakehouse/staging"',
+            "environments.staging.workspace_root",
+            "every workspace user can edit files",
         ),
+        # managed storage that is not a cloud storage URL
+        (
+            'storage_root = "s3://lakehouse-staging-managed/catalog"',
+            'storage_root = "/dbfs/catalog"',
+            "environments.staging.storage_root",
+            "use s3://bucket/path",
+        ),
+        # a pipeline trigger that does not exist
+        ('trigger = "scheduled"', 'trigger = "hourly"', "environments.staging.pipeline.trigger", "Input should be"),
         # bad quartz cron
         (
             'gdelt_cron = "0 0/15 * * * ?"',
@@ -110,8 +119,34 @@ def test_missing_environment_and_wrong_version(tmp_path):
         ConfigError, match=re.escape("environments must be exactly staging, production; missing: production")
     ):
         load_environments(_write(tmp_path, staging_only))
-    with pytest.raises(ConfigError, match=r"\[schema_version\] is 2; this code reads version 1"):
-        load_environments(_write(tmp_path, SHIPPED.replace("schema_version = 1", "schema_version = 2")))
+    with pytest.raises(ConfigError, match=r"\[schema_version\] is 3; this code reads version 2"):
+        load_environments(_write(tmp_path, SHIPPED.replace("schema_version = 2", "schema_version = 3")))
+    # An older file names what changed and how to migrate it.
+    with pytest.raises(ConfigError, match=r"is 1; this code reads version 2. To migrate: version 2 moved state"):
+        load_environments(_write(tmp_path, SHIPPED.replace("schema_version = 2", "schema_version = 1")))
+
+
+def test_state_is_configured_once_and_never_per_environment(tmp_path):
+    no_state = re.sub(r"\[state\]\n(?:[a-z_]+ = .*\n)+", "", SHIPPED)
+    with pytest.raises(ConfigError, match=r"no \[state\] table: add one"):
+        load_environments(_write(tmp_path, no_state))
+    per_env = SHIPPED.replace(
+        "[environments.staging.principals]",
+        '[environments.staging.backend]\ntype = "local"\n\n[environments.staging.principals]',
+    )
+    with pytest.raises(ConfigError, match=r"\[environments.staging.backend\] is not read: state is configured once"):
+        load_environments(_write(tmp_path, per_env))
+
+
+def test_local_state_only_on_a_laptop_never_on_ci():
+    from infra.config import LocalBackend, S3Backend, resolve_backend
+
+    state = load_environment("staging").state
+    assert isinstance(resolve_backend(state, {}), S3Backend)
+    assert isinstance(resolve_backend(state, {"LAKEHOUSE_STATE": "local"}), LocalBackend)
+    # GitHub Actions sets CI=true: a runner's local state is gone after the job, so synth refuses it.
+    with pytest.raises(ConfigError, match=r"local Terraform state is refused on CI"):
+        resolve_backend(state, {"LAKEHOUSE_STATE": "local", "CI": "true"})
 
 
 def test_invalid_toml_and_missing_file(tmp_path):

@@ -20,15 +20,21 @@ from infra.permissions import (
     schema,
     table,
 )
+from infra.phases import stack_names
 
 ENVS = load_environments()
 MATRIX = PermissionMatrix.default()
 
 
-def _grants_by_target(synth, stack) -> dict[str, dict[str, set[str]]]:
-    """securable key as the stack names it -> principal -> privileges, read back from the synthesized JSON."""
+def _grants_by_target(synth, env_name) -> dict[str, dict[str, set[str]]]:
+    """securable key as the stacks name it -> principal -> privileges, read back from an environment's stacks."""
     out = {}
-    for name, resource in synth.resources(stack, "databricks_grants").items():
+    resources = {
+        name: resource
+        for stack in stack_names(env_name).all()
+        for name, resource in synth.resources(stack, "databricks_grants").items()
+    }
+    for name, resource in resources.items():
         principals = {g["principal"]: set(g["privileges"]) for g in resource["grant"]}
         assert len(principals) == len(resource["grant"]), f"{name}: one grant block per principal"
         out[name] = principals
@@ -52,15 +58,19 @@ def test_each_persona_gets_exactly_its_matrix_rows(synth, persona):
     principal = env.principals[persona]
     rendered = _grants_by_target(synth, "production")
     held = {name: privs[principal] for name, privs in rendered.items() if principal in privs}
-    expected = {
-        "grants_" + r.securable.key().replace(":", "_").replace(".", "_"): set(r.privileges)
-        for r in MATRIX.for_persona(persona)
-    }
+    expected: dict[str, set[str]] = {}
+    for r in MATRIX.for_persona(persona):  # a persona may hold one securable through several rows
+        expected.setdefault("grants_" + r.securable.key().replace(":", "_").replace(".", "_"), set()).update(
+            r.privileges
+        )
     assert held == expected
 
 
 def test_grant_targets_reference_the_stack_resources(synth):
-    grants = synth.resources("staging", "databricks_grants")
+    grants = {
+        **synth.resources("staging", "databricks_grants"),
+        **synth.resources("staging-serving", "databricks_grants"),
+    }
     assert grants["grants_catalog"]["catalog"] == "${databricks_catalog.catalog.name}"
     for s in SCHEMAS:
         assert grants[f"grants_schema_{s}"]["schema"] == f"${{databricks_schema.schema_{s}.id}}"
@@ -89,10 +99,12 @@ def test_compliance_selects_and_modifies_everywhere_and_reads_the_unmasked_view(
     assert SELECT in MATRIX.privileges(Persona.COMPLIANCE, table(*COMPLIANCE_VIEW))
 
 
-def test_only_platform_admins_hold_all_privileges_or_manage():
+def test_only_platform_admins_and_the_deployer_hold_all_privileges_or_manage():
     for row in MATRIX.rows:
-        if row.privileges & {ALL_PRIVILEGES, MANAGE}:
+        if ALL_PRIVILEGES in row.privileges:
             assert row.persona is Persona.PLATFORM_ADMINS
+        if MANAGE in row.privileges:
+            assert row.persona in (Persona.PLATFORM_ADMINS, Persona.DEPLOYER)
 
 
 def test_data_scientists_read_silver_and_gold_but_not_raw_layers():
@@ -142,8 +154,14 @@ def test_workspace_acls_rendered_from_the_acl_table(synth, stack):
         "permissions_pipeline": (WorkspaceObject.PIPELINE, "pipeline_id"),
         "permissions_job_gdelt_loader": (WorkspaceObject.JOBS, "job_id"),
         "permissions_job_wikimedia_listener": (WorkspaceObject.JOBS, "job_id"),
-        "permissions_job_alerts": (WorkspaceObject.JOBS, "job_id"),
+        "permissions_code_folder": (WorkspaceObject.CODE_FOLDER, "directory_path"),
     }
+    if env.pipeline.trigger != "continuous":
+        targets["permissions_job_pipeline_refresh"] = (WorkspaceObject.JOBS, "job_id")
+    if env.ingestion.compute == "single_node":
+        targets["permissions_cluster_policy_jobs"] = (WorkspaceObject.JOB_POLICY, "cluster_policy_id")
+    if not env.pipeline.serverless:
+        targets["permissions_cluster_policy_pipeline"] = (WorkspaceObject.PIPELINE_POLICY, "cluster_policy_id")
     assert set(permissions) == set(targets)
     for name, (kind, id_key) in targets.items():
         resource = permissions[name]
@@ -170,13 +188,14 @@ def test_grants_follow_whatever_matrix_the_stack_is_given(tmp_path):
     """The stack re-types no privilege: a different matrix gives different grants."""
     import json
 
-    from infra.cdk import App, Testing
+    from infra.cdk import Testing
+    from infra.main import new_app
     from infra.permissions import PermissionMatrix, PersonaGrant
-    from infra.stacks import LakehouseStack
+    from infra.stacks import PlatformStack
 
     extra = PersonaGrant(Persona.ANALYSTS, schema("silver"), frozenset({"USE_SCHEMA", "SELECT"}))
     matrix = PermissionMatrix((*MATRIX.rows, extra))
-    stack = LakehouseStack(App(outdir=str(tmp_path)), ENVS["staging"], matrix=matrix)
+    stack = PlatformStack(new_app(str(tmp_path)), ENVS["staging"], matrix=matrix)
     grants = json.loads(Testing.synth(stack))["resource"]["databricks_grants"]
     silver = {g["principal"]: set(g["privileges"]) for g in grants["grants_schema_silver"]["grant"]}
     assert silver[ENVS["staging"].principals[Persona.ANALYSTS]] == {"USE_SCHEMA", "SELECT"}

@@ -6,28 +6,27 @@ import json
 
 import pytest
 
-from infra.cdk import App
+from infra.cdk import databricks
 from infra.config import load_environment
 from infra.guard_rules import resource_violations, stack_violations
-from infra.stacks import LakehouseStack
+from infra.main import new_app
+from infra.stacks import PlatformStack
 
 
 def _guarded_stack(tmp_path):
     """A real stack (which installs its own guards) to which a test adds one forbidden resource."""
-    app = App(outdir=str(tmp_path / "out"))
-    stack = LakehouseStack(app, load_environment("staging"))
+    app = new_app(str(tmp_path / "out"))
+    stack = PlatformStack(app, load_environment("staging"))
     return app, stack
 
 
 def test_broad_all_privileges_fails_synth(tmp_path):
-    from cdktn_provider_databricks.grants import Grants, GrantsGrant
-
     app, stack = _guarded_stack(tmp_path)
-    Grants(
+    databricks.grants.Grants(
         stack,
         "oops",
         catalog="lakehouse_staging",
-        grant=[GrantsGrant(principal="account users", privileges=["ALL_PRIVILEGES"])],
+        grant=[databricks.grants.GrantsGrant(principal="account users", privileges=["ALL_PRIVILEGES"])],
     )
     with pytest.raises(RuntimeError) as excinfo:
         app.synth()
@@ -39,19 +38,25 @@ def test_broad_all_privileges_fails_synth(tmp_path):
 
 
 def test_manage_for_users_group_fails_synth(tmp_path):
-    from cdktn_provider_databricks.grants import Grants, GrantsGrant
-
     app, stack = _guarded_stack(tmp_path)
-    Grants(stack, "oops", schema="x.y", grant=[GrantsGrant(principal="Users", privileges=["MANAGE", "USE_SCHEMA"])])
+    databricks.grants.Grants(
+        stack,
+        "oops",
+        schema="x.y",
+        grant=[databricks.grants.GrantsGrant(principal="Users", privileges=["MANAGE", "USE_SCHEMA"])],
+    )
     with pytest.raises(RuntimeError, match=r"grants MANAGE to 'Users'"):
         app.synth()
 
 
 def test_cluster_without_autotermination_and_oversized_fails_synth(tmp_path):
-    from cdktn_provider_databricks.cluster import Cluster, ClusterAutoscale
-
     app, stack = _guarded_stack(tmp_path)
-    Cluster(stack, "big", spark_version="16.4.x-scala2.12", autoscale=ClusterAutoscale(min_workers=1, max_workers=20))
+    databricks.cluster.Cluster(
+        stack,
+        "big",
+        spark_version="16.4.x-scala2.12",
+        autoscale=databricks.cluster.ClusterAutoscale(min_workers=1, max_workers=20),
+    )
     with pytest.raises(RuntimeError) as excinfo:
         app.synth()
     message = str(excinfo.value)
@@ -60,44 +65,36 @@ def test_cluster_without_autotermination_and_oversized_fails_synth(tmp_path):
 
 
 def test_policy_without_autotermination_fails_synth(tmp_path):
-    from cdktn_provider_databricks.cluster_policy import ClusterPolicy
-
     app, stack = _guarded_stack(tmp_path)
     definition = {"autoscale.max_workers": {"type": "range", "maxValue": 8}}
-    ClusterPolicy(stack, "lax", name="lax", definition=json.dumps(definition))
+    databricks.cluster_policy.ClusterPolicy(stack, "lax", name="lax", definition=json.dumps(definition))
     with pytest.raises(RuntimeError, match=r"\[staging/lax\] databricks_cluster_policy: cluster policy does not force"):
         app.synth()
 
 
 def test_oversized_pipeline_and_job_clusters_fail_synth(tmp_path):
-    from cdktn_provider_databricks.job import (
-        Job,
-        JobJobCluster,
-        JobJobClusterNewCluster,
-        JobJobClusterNewClusterAutoscale,
-    )
-    from cdktn_provider_databricks.pipeline import Pipeline, PipelineCluster, PipelineClusterAutoscale
-
     app, stack = _guarded_stack(tmp_path)
-    Pipeline(
+    databricks.pipeline.Pipeline(
         stack,
         "wide",
         name="wide",
         cluster=[
-            PipelineCluster(
-                label="default", autoscale=PipelineClusterAutoscale(min_workers=1, max_workers=16, mode="ENHANCED")
+            databricks.pipeline.PipelineCluster(
+                label="default",
+                autoscale=databricks.pipeline.PipelineClusterAutoscale(min_workers=1, max_workers=16, mode="ENHANCED"),
             )
         ],
     )
-    Job(
+    databricks.job.Job(
         stack,
         "wide_job",
         name="wide",
         job_cluster=[
-            JobJobCluster(
+            databricks.job.JobJobCluster(
                 job_cluster_key="k",
-                new_cluster=JobJobClusterNewCluster(
-                    spark_version="x", autoscale=JobJobClusterNewClusterAutoscale(min_workers=1, max_workers=9)
+                new_cluster=databricks.job.JobJobClusterNewCluster(
+                    spark_version="x",
+                    autoscale=databricks.job.JobJobClusterNewClusterAutoscale(min_workers=1, max_workers=9),
                 ),
             )
         ],
@@ -107,6 +104,58 @@ def test_oversized_pipeline_and_job_clusters_fail_synth(tmp_path):
     message = str(excinfo.value)
     assert "pipeline cluster 'default' autoscales to 16 workers" in message
     assert "job cluster 'k' autoscales to 9 workers" in message
+
+
+def test_classic_job_compute_without_a_policy_fails_synth(tmp_path):
+    app, stack = _guarded_stack(tmp_path)
+    databricks.job.Job(
+        stack,
+        "no_policy",
+        name="no-policy",
+        job_cluster=[
+            databricks.job.JobJobCluster(
+                job_cluster_key="k",
+                new_cluster=databricks.job.JobJobClusterNewCluster(spark_version="x", num_workers=0),
+            )
+        ],
+    )
+    with pytest.raises(RuntimeError, match=r"job cluster 'k' names no cluster policy: set policy_id"):
+        app.synth()
+
+
+def test_a_run_as_principal_without_can_use_on_its_policy_fails_synth(tmp_path):
+    # Databricks creates compute from a policy only for principals with CAN_USE on it ("Manage compute policies").
+    app, stack = _guarded_stack(tmp_path)
+    policy = databricks.cluster_policy.ClusterPolicy(
+        stack,
+        "unshared_policy",
+        name="unshared",
+        definition=json.dumps(
+            {"cluster_type": {"type": "fixed", "value": "job"}, "num_workers": {"type": "fixed", "value": 0}}
+        ),
+    )
+    databricks.job.Job(
+        stack,
+        "orphan_job",
+        name="orphan",
+        run_as=databricks.job.JobRunAs(service_principal_name="11111111-2222-4333-8444-555555555555"),
+        job_cluster=[
+            databricks.job.JobJobCluster(
+                job_cluster_key="k",
+                new_cluster=databricks.job.JobJobClusterNewCluster(
+                    spark_version="x", num_workers=0, policy_id=policy.id
+                ),
+            )
+        ],
+    )
+    with pytest.raises(RuntimeError) as excinfo:
+        app.synth()
+    message = str(excinfo.value)
+    assert (
+        "databricks_job.orphan_job: job cluster 'k' uses policy ${databricks_cluster_policy.unshared_policy.id}"
+        in message
+    )
+    assert "has no CAN_USE on it" in message
 
 
 def test_real_stacks_pass_every_guard(synth):

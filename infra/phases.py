@@ -1,0 +1,73 @@
+"""The order a deploy applies things in, as data: `lakehouse deploy`, the deploy workflow and the tests read it.
+
+Unity Catalog validates a view's query when the view is created, and the tables the views and alerts read exist
+only after the pipeline's first update. So an environment is two stacks and one pipeline update between them:
+
+1. `<env>` (platform): catalog, schemas, volume, grants, compute, code folder and files, pipeline, jobs, ACLs.
+2. the pipeline's first update, only when its published tables do not exist yet (an empty workspace);
+3. `<env>-serving`: secure views and their grants, SQL alerts (and what else reads pipeline tables).
+
+Every later deploy runs the same three steps; step 2 is then skipped because the tables exist.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from infra.config import ENVIRONMENT_NAMES
+
+SERVING_SUFFIX = "-serving"
+# Tables the pipeline publishes that serving objects read: their existence is what step 2 checks.
+PIPELINE_OUTPUTS_SERVING_READS: tuple[tuple[str, str], ...] = (
+    ("gold", "correlations"),
+    ("ops", "gdelt_events_quarantine"),
+    ("ops", "wikimedia_edits_quarantine"),
+    ("silver", "gdelt_events"),
+    ("silver", "wikimedia_edits"),
+    # The event log is a pipeline output too: the pipeline writes it from its first update (event_log setting).
+    ("ops", "pipeline_event_log"),
+)
+
+
+def pipeline_name(environment: str) -> str:
+    """The pipeline's name: `lakehouse deploy`, `lakehouse pipeline update` and the stack agree on it."""
+    return f"lakehouse-correlations-{environment}"
+
+
+@dataclass(frozen=True)
+class StackNames:
+    platform: str
+    serving: str
+
+    def all(self) -> tuple[str, str]:
+        return (self.platform, self.serving)
+
+
+def stack_names(environment: str) -> StackNames:
+    return StackNames(platform=environment, serving=f"{environment}{SERVING_SUFFIX}")
+
+
+def all_stack_names() -> tuple[str, ...]:
+    """Every stack the app synthesizes, platform before serving, environment by environment."""
+    return tuple(name for env in ENVIRONMENT_NAMES for name in stack_names(env).all())
+
+
+@dataclass(frozen=True)
+class DeployStep:
+    kind: Literal["stack", "pipeline_first_update"]
+    stack: str | None = None
+
+    def describe(self) -> str:
+        if self.kind == "stack":
+            return f"deploy stack {self.stack}"
+        return "run the pipeline's first update (only when its tables do not exist yet)"
+
+
+def deploy_steps(environment: str) -> tuple[DeployStep, ...]:
+    names = stack_names(environment)
+    return (
+        DeployStep("stack", names.platform),
+        DeployStep("pipeline_first_update"),
+        DeployStep("stack", names.serving),
+    )
