@@ -3,27 +3,40 @@
 Auth is the SDK's unified auth, untouched: `DATABRICKS_HOST` / `DATABRICKS_TOKEN`, a config profile
 (`--profile` or `DATABRICKS_CONFIG_PROFILE`), or `DATABRICKS_AUTH_TYPE=github-oidc` in GitHub Actions. SDK
 failures become `LakehouseError`s that say whether the host is unreachable, the credentials are missing or
-rejected, or the identity may not read a securable's grants, and how to fix each.
+rejected, or the identity may not read a securable's grants, and how to fix each. A rejected token is an HTTP 403
+like a real denial, told apart by its body (see `_credentials_rejected`).
 
 What is audited: the catalog, every schema in it (except `information_schema`), the landing volume, and every
 table and view listed live in those schemas. Pipeline-created tables are not managed by Terraform, so they
 are found by listing, and since they inherit from their schema, any direct grant on them is drift.
+
+Schemas Unity Catalog creates by itself: `information_schema` (every catalog lists it) is read-only metadata whose
+access Unity Catalog derives from the other grants, so there is nothing to audit and it is skipped. `default` comes
+with every new catalog; the Terraform provider drops it when it creates the catalog, so it exists only when the
+catalog was made some other way. Its existence is not drift (the audit compares grants, not inventories), but it is
+audited like any schema outside the matrix: a direct grant on it is unexpected, with a hint saying where it came
+from. A grant whose principal was deleted is listed with `principal_id` and no name; it is reported as unexpected
+under `deleted principal <id>` with the call that revokes it (the SDK's typed `PermissionsChange` has no
+`principal_id` in 0.162.0, so the hint uses the REST path).
 """
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import requests
-from databricks.sdk.errors import DatabricksError, NotFound, PermissionDenied, Unauthenticated
+from databricks.sdk.errors import NotFound, PermissionDenied, Unauthenticated
+from databricks.sdk.errors.base import DatabricksError
 
 from infra.config import DEFAULT_CONFIG_PATH, EnvironmentConfig, load_environment
 from infra.permissions import PermissionMatrix, SecurableType
 from lakehouse.errors import LakehouseError
-from lakehouse.grants import GrantAudit, LiveSecurable, SecurableRef, diff_grants
+from lakehouse.grants import Finding, FindingKind, GrantAudit, LiveSecurable, SecurableRef, diff_grants
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -31,6 +44,10 @@ if TYPE_CHECKING:
     from databricks.sdk import WorkspaceClient
 
 SYSTEM_SCHEMAS = frozenset({"information_schema"})
+# Created by Unity Catalog with every catalog (and dropped by the Terraform provider on create).
+AUTO_CREATED_SCHEMA = "default"
+# How a grant held by a deleted principal (no name, only `principal_id`) is shown in findings.
+DELETED_PRINCIPAL_PREFIX = "deleted principal "
 # Retries on connection errors are the SDK's; cap them so an unreachable host fails in about a minute, not 5.
 DEFAULT_RETRY_TIMEOUT_SECONDS = 60
 
@@ -50,7 +67,7 @@ class WorkspaceUnreachableError(WorkspaceError):
 
 
 class WorkspaceAuthError(WorkspaceError):
-    """No credentials could be configured, or the host rejected them (HTTP 401)."""
+    """No credentials could be configured, or the host rejected them (HTTP 401, or the invalid-token HTTP 403)."""
 
 
 class WorkspacePermissionError(WorkspaceError):
@@ -106,6 +123,28 @@ def _is_connection_failure(exc: BaseException) -> bool:
     return False
 
 
+def _credentials_rejected(exc: PermissionDenied) -> bool:
+    """Whether a 403 is the workspace refusing the credential itself rather than Unity Catalog denying an action.
+
+    A token the workspace does not know gets HTTP 403 `{"error_code": 403, "message": "Invalid access token."}`
+    (databricks-sdk-go #873, #917), which databricks-sdk-py maps by status to PermissionDenied like a real denial.
+    Real denials carry a string code ("PERMISSION_DENIED"); the front door puts the status there as an integer
+    (docs.databricks.com/api "Errors": some legacy endpoints return the HTTP status code as an integer).
+    """
+    return isinstance(exc.error_code, int) or str(exc).startswith("Invalid access token")
+
+
+def _auth_error(host: str, what: str, status: int, exc: BaseException) -> WorkspaceAuthError:
+    return WorkspaceAuthError(
+        f"authentication to {host} failed while trying to {what} (HTTP {status}: {_first_line(exc)}): the workspace"
+        " rejected the credentials themselves (the token is invalid, expired or revoked, or was issued by another"
+        " workspace); this is not a missing permission. Fix: create a new personal access token in that workspace"
+        " (User settings > Developer > Access tokens) and set DATABRICKS_TOKEN, or refresh the profile with"
+        f" `databricks auth login --host {host}`; check that --host/DATABRICKS_HOST names the workspace that issued"
+        " the token; in GitHub Actions renew the DATABRICKS_TOKEN secret or check the OIDC setup (docs/governance.md)"
+    )
+
+
 @contextmanager
 def _sdk_errors(host: str, what: str) -> Iterator[None]:
     """Translate SDK/HTTP failures into actionable errors. NotFound is left to the caller (it means drift)."""
@@ -114,11 +153,10 @@ def _sdk_errors(host: str, what: str) -> Iterator[None]:
     except NotFound:
         raise
     except Unauthenticated as exc:
-        raise WorkspaceAuthError(
-            f"authentication to {host} failed while trying to {what} (HTTP 401: {_first_line(exc)}): the token"
-            f" is missing, invalid or expired. Fix: {AUTH_HELP}"
-        ) from exc
+        raise _auth_error(host, what, 401, exc) from exc
     except PermissionDenied as exc:
+        if _credentials_rejected(exc):
+            raise _auth_error(host, what, 403, exc) from exc
         raise WorkspacePermissionError(
             f"the audit identity may not {what} on {host} (HTTP 403: {_first_line(exc)}). Fix: run the audit as"
             " a metastore admin, the securable's owner, or a principal holding MANAGE on the catalog (the"
@@ -161,7 +199,10 @@ def read_grants(client: WorkspaceClient, ref: SecurableRef) -> dict[str, frozens
         if not isinstance(page, dict):
             raise WorkspaceError(f"unexpected grants response for {ref}: {type(page).__name__}")
         for assignment in page.get("privilege_assignments") or []:
-            principal = assignment.get("principal") or f"<deleted principal {assignment.get('principal_id', '?')}>"
+            # A deleted principal keeps its grants under `principal_id`, with `principal` empty or absent.
+            principal = (
+                assignment.get("principal") or f"{DELETED_PRINCIPAL_PREFIX}{assignment.get('principal_id', '?')}"
+            )
             out.setdefault(principal, set()).update(str(p) for p in assignment.get("privileges") or [])
         token = page.get("next_page_token")
         if not token:
@@ -187,7 +228,8 @@ def read_live(client: WorkspaceClient, catalog: str, expected: Iterable[Securabl
         schemas = list(client.schemas.list(catalog_name=catalog))
     schema_names = sorted(s.name for s in schemas if s.name and s.name not in SYSTEM_SCHEMAS)
     for name in schema_names:
-        to_read.setdefault(SecurableRef(SecurableType.SCHEMA, f"{catalog}.{name}"), "schema listed in catalog")
+        origin = "schema created by Unity Catalog" if name == AUTO_CREATED_SCHEMA else "schema listed in catalog"
+        to_read.setdefault(SecurableRef(SecurableType.SCHEMA, f"{catalog}.{name}"), origin)
     for name in schema_names:
         with _sdk_errors(host, f"list tables in {catalog}.{name}"):
             tables = list(
@@ -225,7 +267,42 @@ def run_audit(
         client = workspace_client(env, host=host, profile=profile, retry_timeout_seconds=retry_timeout_seconds)
     expected_refs = {SecurableRef(g.securable_type, g.full_name) for g in expected}
     live = read_live(client, env.catalog, expected_refs)
-    return diff_grants(expected, live, environment=env.name, catalog=env.catalog, host=client.config.host or "")
+    audit = diff_grants(expected, live, environment=env.name, catalog=env.catalog, host=client.config.host or "")
+    return replace(audit, findings=tuple(_with_workspace_hint(f, env.catalog) for f in audit.findings))
+
+
+def _with_workspace_hint(finding: Finding, catalog: str) -> Finding:
+    """Hints only the workspace side can give: how to revoke a deleted principal's grant (Terraform cannot: the
+    principal has no name to put in `databricks_grants`), and where a `default` schema comes from."""
+    if finding.hint or finding.kind is not FindingKind.UNEXPECTED:
+        return finding
+    ref = finding.securable
+    if finding.principal.startswith(DELETED_PRINCIPAL_PREFIX):
+        principal_id = finding.principal.removeprefix(DELETED_PRINCIPAL_PREFIX)
+        change = {
+            "principal_id": int(principal_id) if principal_id.isdigit() else principal_id,
+            "remove": sorted(finding.actual),
+        }
+        body = json.dumps({"changes": [change]})
+        return replace(
+            finding,
+            hint=(
+                f"the principal with id {principal_id} was deleted but still holds these privileges: revoke them by id"
+                f" with `databricks api patch /api/2.1/unity-catalog/permissions/{ref.type.value}/{ref.full_name}"
+                f" --json '{body}'` (a PermissionsChange with principal_id may only remove)"
+            ),
+        )
+    if ref == SecurableRef(SecurableType.SCHEMA, f"{catalog}.{AUTO_CREATED_SCHEMA}"):
+        return replace(
+            finding,
+            hint=(
+                f"`{AUTO_CREATED_SCHEMA}` is created by Unity Catalog with every catalog (the Terraform provider drops"
+                " it when it creates one, so this catalog was made another way) and is outside the permission"
+                f" matrix: revoke this grant, or drop the schema (DROP SCHEMA {catalog}.{AUTO_CREATED_SCHEMA}) if"
+                " nothing uses it"
+            ),
+        )
+    return finding
 
 
 # The SDK-error translation other workspace commands (deploy, preflight, pipeline update) share.

@@ -72,7 +72,7 @@ class _WorkspaceHandler(_Handler):
         path = url.path
         if path.startswith(SCIM):
             self.server.requests.append(("GET", path, url.query))
-            if not self._authorized(write=False):
+            if self._authorized() is None:
                 return
             if path == f"{SCIM}/Me":
                 groups = [{"display": g, "value": str(i)} for i, g in enumerate(sorted(ws.groups))]
@@ -86,22 +86,22 @@ class _WorkspaceHandler(_Handler):
                 found = [{"id": "s1", "applicationId": app_id}] if app_id in ws.service_principals else []
                 self._scim_list(found, query)
             else:
-                self._error(404, "NOT_FOUND", f"no such endpoint: {path}")
+                self._api_error(404, "NOT_FOUND", f"no such endpoint: {path}")
             return
         rest = path[len(PREFIX) :] if path.startswith(PREFIX) else None
         if rest == "/current-metastore-assignment":
             self.server.requests.append(("GET", path, url.query))
-            if not self._authorized(write=False):
+            if self._authorized() is None:
                 return
             if ws.metastore_id is None:
                 # Unity Catalog's answer for a workspace with no metastore assigned.
-                self._error(404, "METASTORE_DOES_NOT_EXIST", "No metastore assigned for the current workspace.")
+                self._api_error(404, "METASTORE_DOES_NOT_EXIST", "No metastore assigned for the current workspace.")
             else:
                 self._send(200, {"metastore_id": ws.metastore_id, "workspace_id": 1, "default_catalog_name": "main"})
             return
         if rest is not None and rest.startswith("/metastores/"):
             self.server.requests.append(("GET", path, url.query))
-            if self._authorized(write=False):
+            if self._authorized() is not None:
                 body: dict[str, Any] = {"metastore_id": ws.metastore_id, "name": "main", "owner": ws.metastore_owner}
                 if ws.metastore_storage_root:
                     body["storage_root"] = ws.metastore_storage_root
@@ -109,7 +109,7 @@ class _WorkspaceHandler(_Handler):
             return
         if rest is not None and rest.startswith("/effective-permissions/metastore/"):
             self.server.requests.append(("GET", path, url.query))
-            if self._authorized(write=False):
+            if self._authorized() is not None:
                 principal = query.get("principal", [ws.identity])[0]
                 privileges = sorted(ws.metastore_privileges.get(principal, set()))
                 assignments = (
@@ -121,13 +121,13 @@ class _WorkspaceHandler(_Handler):
             return
         if rest == "/external-locations":
             self.server.requests.append(("GET", path, url.query))
-            if self._authorized(write=False):
+            if self._authorized() is not None:
                 locations = [{"name": f"loc{i}", "url": u} for i, u in enumerate(ws.external_locations)]
                 self._send(200, {"external_locations": locations})
             return
         if rest is not None and rest.startswith("/catalogs/") and unquote(rest[10:]) in ws.catalog_owners:
             self.server.requests.append(("GET", path, url.query))
-            if self._authorized(write=False):
+            if self._authorized() is not None:
                 name = unquote(rest[10:])
                 self._send(200, {"name": name, "full_name": name, "owner": ws.catalog_owners[name]})
             return

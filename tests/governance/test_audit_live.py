@@ -5,19 +5,29 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shlex
 import socket
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
 from databricks.sdk import WorkspaceClient
-from databricks.sdk.errors import PermissionDenied
+from databricks.sdk.errors import BadRequest, PermissionDenied
 from databricks.sdk.service.catalog import PermissionsChange, Privilege
-from fake_uc_server import PIPELINE_TABLES, FakeUnityCatalogServer, UnityCatalogState, seeded_state
+from fake_uc_server import (
+    INVALID_TOKEN_BODY,
+    PIPELINE_TABLES,
+    FakeUnityCatalogServer,
+    UnityCatalogState,
+    seeded_state,
+)
 
 from infra.config import EnvironmentConfig, load_environment
-from infra.permissions import ANALYST_VIEW, PermissionMatrix, SecurableType
+from infra.permissions import ANALYST_VIEW, PermissionMatrix, Persona, SecurableType
 from lakehouse.audit import (
     WorkspaceAuthError,
     WorkspacePermissionError,
@@ -89,6 +99,9 @@ def test_a_workspace_as_deployed_is_clean_and_every_page_is_read(
     paged = [(path, q) for method, path, q in uc.requests if "page_token=" in q]
     assert any(path.endswith(f"/permissions/catalog/{staging.catalog}") for path, _ in paged)
     assert any(path.endswith("/tables") and "schema_name=gold" in q for path, q in paged)
+    # Every listing starts with an empty page that carries a token (as Unity Catalog may answer): an audit that
+    # stopped there would have read no grant at all and reported every expected one missing.
+    assert uc.empty_pages_served > 0
     # information_schema is listed by the server but never audited.
     assert not any("information_schema" in path for _, path, _ in uc.requests)
 
@@ -204,15 +217,54 @@ def test_the_read_only_token_can_audit_but_not_grant(
         )
 
 
-def test_a_wrong_token_is_an_authentication_error_that_says_how_to_fix_it(
+def test_the_fake_answers_an_unknown_token_as_a_workspace_does(uc: FakeUnityCatalogServer) -> None:
+    """Byte for byte what databricks-sdk-go #873/#917 logged: HTTP 403, 52 bytes, integer error_code."""
+    request = urllib.request.Request(
+        f"{uc.host}/api/2.1/unity-catalog/catalogs/x", headers={"Authorization": "Bearer wrong"}
+    )
+    with pytest.raises(urllib.error.HTTPError) as caught:
+        urllib.request.urlopen(request, timeout=5)
+    assert caught.value.code == 403
+    assert caught.value.headers["X-Databricks-Reason-Phrase"] == "Invalid access token."
+    assert caught.value.read() == INVALID_TOKEN_BODY == b'{"error_code":403,"message":"Invalid access token."}'
+
+
+def test_the_sdk_alone_cannot_tell_a_rejected_token_from_a_denial(
+    staging: EnvironmentConfig, uc: FakeUnityCatalogServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Why the audit looks at the error body: databricks-sdk maps both 403s to PermissionDenied."""
+    with pytest.raises(PermissionDenied) as rejected:
+        _client(staging, uc, monkeypatch, token="wrong").catalogs.get(staging.catalog)
+    assert rejected.value.error_code == 403  # the integer from the body
+    reader = _client(staging, uc, monkeypatch, token="read-only-token")
+    with pytest.raises(PermissionDenied) as denied:
+        reader.grants.update(
+            "catalog",
+            staging.catalog,
+            changes=[PermissionsChange(principal="analysts", add=[Privilege.SELECT])],
+        )
+    assert denied.value.error_code == "PERMISSION_DENIED"
+    # (the SDK appends its config summary to 401/403 messages)
+    assert str(denied.value).startswith(f"User does not have MANAGE on Catalog '{staging.catalog}'.")
+
+
+def test_a_wrong_token_is_an_authentication_error_that_says_to_fix_the_token(
     staging: EnvironmentConfig, uc: FakeUnityCatalogServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     client = _client(staging, uc, monkeypatch, token="wrong")
-    with pytest.raises(WorkspaceAuthError, match=r"HTTP 401.*DATABRICKS_TOKEN.*github-oidc"):
+    with pytest.raises(WorkspaceAuthError) as caught:
         run_audit(staging.name, client=client)
+    message = str(caught.value)
+    assert re.search(r"HTTP 403: Invalid access token\..*new personal access token.*DATABRICKS_TOKEN", message)
+    assert "databricks auth login --host" in message
+    # Not the permission advice a real 403 gets.
+    assert not isinstance(caught.value, WorkspacePermissionError)
+    assert "metastore admin" not in message and "MANAGE" not in message
+    assert uc.rejected_tokens == 1  # the first call failed and the audit stopped there
     result = _cli(uc.host, token="wrong")
     assert result.exit_code == 1
     assert "authentication to http://127.0.0.1" in result.stderr
+    assert "Invalid access token" in result.stderr and "new personal access token" in result.stderr
     assert "Traceback" not in result.output
 
 
@@ -220,8 +272,77 @@ def test_a_securable_the_identity_may_not_read_is_a_permission_error(
     staging: EnvironmentConfig, state: UnityCatalogState, uc: FakeUnityCatalogServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     state.forbidden.add(("schema", f"{staging.catalog}.ops"))
-    with pytest.raises(WorkspacePermissionError, match=r"HTTP 403.*lakehouse_staging\.ops.*MANAGE"):
+    with pytest.raises(WorkspacePermissionError, match=r"HTTP 403.*lakehouse_staging\.ops.*MANAGE") as caught:
         _audit(staging, uc, monkeypatch)
+    assert "access token" not in str(caught.value)  # the permission advice, not the token advice
+
+
+def test_a_deleted_principals_grant_is_unexpected_and_the_hint_revokes_it(
+    staging: EnvironmentConfig, state: UnityCatalogState, uc: FakeUnityCatalogServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    analysts = staging.principals[Persona.ANALYSTS]
+    deleted_id = state.delete_principal(analysts)
+    client = _client(staging, uc, monkeypatch)
+    # The typed SDK call sees the entry with no principal at all (the REST reference's shape).
+    (entry,) = [
+        a for a in client.grants.get("catalog", staging.catalog).privilege_assignments or [] if a.principal is None
+    ]
+    assert entry.privileges == [Privilege.USE_CATALOG]
+
+    audit = run_audit(staging.name, client=client)
+    deleted = f"deleted principal {deleted_id}"
+    expected_refs = {
+        SecurableRef(g.securable_type, g.full_name)
+        for g in PermissionMatrix.default().expected_grants(staging.catalog, staging.principals)
+        if g.principal == analysts
+    }
+    assert {(f.securable, f.principal, f.kind) for f in audit.findings} == {
+        (ref, principal, kind)
+        for ref in expected_refs
+        for principal, kind in ((analysts, FindingKind.MISSING), (deleted, FindingKind.UNEXPECTED))
+    }
+    # Each hint carries a call that revokes the orphaned grant; run it as printed (through the SDK's HTTP client).
+    for finding in (f for f in audit.findings if f.principal == deleted):
+        command = shlex.split(re.search(r"`(databricks api patch [^`]+)`", finding.hint).group(1))
+        assert command[:4] == [
+            "databricks",
+            "api",
+            "patch",
+            f"/api/2.1/unity-catalog/permissions/{finding.securable.type.value}/{finding.securable.full_name}",
+        ]
+        client.api_client.do("PATCH", command[3], body=json.loads(command[command.index("--json") + 1]))
+    after = run_audit(staging.name, client=client)
+    assert {(f.principal, f.kind) for f in after.findings} == {(analysts, FindingKind.MISSING)}
+    # principal_id may only remove, as the reference says.
+    with pytest.raises(BadRequest):
+        client.api_client.do(
+            "PATCH",
+            f"/api/2.1/unity-catalog/permissions/catalog/{staging.catalog}",
+            body={"changes": [{"principal_id": deleted_id, "add": ["SELECT"]}]},
+        )
+
+
+def test_a_catalog_made_outside_the_stack_keeps_its_default_schema_which_is_not_drift(
+    staging: EnvironmentConfig, state: UnityCatalogState, uc: FakeUnityCatalogServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    state.create_catalog(staging.catalog)  # as the UI or SQL would: Unity Catalog adds `default`
+    default = f"{staging.catalog}.default"
+    assert default in state.schemas
+    audit = _audit(staging, uc, monkeypatch)
+    assert audit.clean, audit.findings
+    # It was audited (its grants read), not skipped; information_schema was skipped.
+    assert ("GET", f"/api/2.1/unity-catalog/permissions/schema/{default}") in {(m, p) for m, p, _ in uc.requests}
+    assert not any("information_schema" in path for _, path, _ in uc.requests)
+
+    state.grant("schema", default, "account users", "USE_SCHEMA", "CREATE_TABLE")
+    (finding,) = _audit(staging, uc, monkeypatch).findings
+    assert (finding.securable, finding.principal, finding.kind) == (
+        SecurableRef(SecurableType.SCHEMA, default),
+        "account users",
+        FindingKind.UNEXPECTED,
+    )
+    assert "created by Unity Catalog with every catalog" in finding.hint
+    assert f"DROP SCHEMA {default}" in finding.hint
 
 
 def test_an_unreachable_host_is_reported_as_such(staging: EnvironmentConfig, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -107,7 +107,7 @@ def test_an_audit_error_is_exit_1_with_the_reason(uc_env: tuple[FakeUnityCatalog
     _, env = uc_env
     result = _drift("--plan-json", _fixture("noop"), "--timeout", "5", env={**env, "DATABRICKS_TOKEN": "wrong"})
     assert result.exit_code == 1
-    assert "HTTP 401" in result.stderr
+    assert "HTTP 403: Invalid access token" in result.stderr and "new personal access token" in result.stderr
 
 
 def test_a_missing_plan_file_is_an_error_not_drift(tmp_path: Path) -> None:

@@ -27,6 +27,8 @@ PRINCIPALS = {
     Persona.ANALYSTS: "analysts",
     Persona.COMPLIANCE: "compliance-auditors",
     Persona.PIPELINE: "6f1c2b9e-3a4d-4e5f-8a7b-0c1d2e3f4a5b",
+    Persona.DEPLOYER: "3c5d7e9f-1a2b-4c3d-8e4f-5a6b7c8d9e0f",
+    Persona.AUDITOR: "8b9c0d1e-2f3a-4b5c-9d6e-7f8a9b0c1d2e",
 }
 CATALOG = "lakehouse_test"
 SILVER = SecurableRef(SecurableType.SCHEMA, f"{CATALOG}.silver")

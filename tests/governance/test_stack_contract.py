@@ -13,6 +13,7 @@ import pytest
 
 from infra.config import load_environment
 from infra.permissions import PermissionMatrix, SecurableType
+from infra.phases import stack_names
 from lakehouse.grants import SecurableRef, expected_by_securable
 from lakehouse.plan import GUARDED_TYPES, Action, classify_plan
 
@@ -26,10 +27,16 @@ MUST_GUARD = {"databricks_catalog", "databricks_schema", "databricks_volume", "d
 
 
 def _snapshot(env: str) -> dict[str, Any]:
-    path = SNAPSHOTS / f"{env}.json"
-    if not path.is_file():
-        pytest.fail(f"{path} is missing: the infra snapshot tests create it (make snapshot-update)")
-    return json.loads(path.read_text())
+    """The environment's stacks (platform and serving snapshots) as one resource map: together they are what a
+    deploy creates, and the audit and the guard must agree with both."""
+    merged: dict[str, Any] = {"resource": {}}
+    for stack in stack_names(env).all():
+        path = SNAPSHOTS / f"{stack}.json"
+        if not path.is_file():
+            pytest.fail(f"{path} is missing: the infra snapshot tests create it (make snapshot-update)")
+        for rtype, by_name in json.loads(path.read_text()).get("resource", {}).items():
+            merged["resource"].setdefault(rtype, {}).update(by_name)
+    return merged
 
 
 def _resolve(resources: dict[str, dict[str, Any]], value: str) -> str:

@@ -10,23 +10,17 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from infra.inventory import POLICIES_DIR, run_checkov, run_policy_checks
+from infra.inventory import run_checkov, run_policy_checks
 from lakehouse.commands.stacks import stacks as stacks_command
+from policies import defined_checks
+from policies.grant_targets import declared_securables, granted_addresses, ungranted_securables
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 # fixture file -> the check it must trip (ids from the file name: ckv_lh_1_... -> CKV_LH_1).
 FIXTURE_FILES = sorted(p.name for p in FIXTURES.glob("*.tf.json"))
-CHECK_IDS = {
-    "CKV_LH_1",
-    "CKV_LH_2",
-    "CKV_LH_3",
-    "CKV_LH_4",
-    "CKV_LH_5",
-    "CKV_LH_6",
-    "CKV_LH_7",
-    "CKV_LH_8",
-    "CKV2_LH_1",
-}
+# The checks are whatever policies/ defines (as checkov loads them), never a list typed here.
+CHECK_IDS = set(defined_checks())
+GRANT_TARGET_FIXTURES = sorted(f for f in FIXTURE_FILES if f.startswith("ckv2_lh_1_"))
 
 
 def _check_id(fixture: str) -> str:
@@ -56,10 +50,9 @@ def stack_reports(synth):
 
 
 def test_every_check_has_a_bad_fixture():
+    # Both directions: a check without a fixture, or a fixture for a check policies/ no longer defines, fails.
+    assert CHECK_IDS, "policies/ defines no check: did a module stop creating its check object?"
     assert {_check_id(f) for f in FIXTURE_FILES} == CHECK_IDS
-    defined = set(re.findall(r'id="(CKV_LH_\d+)"', " ".join(p.read_text() for p in POLICIES_DIR.glob("*.py"))))
-    defined |= set(re.findall(r'id: "(CKV2_LH_\d+)"', " ".join(p.read_text() for p in POLICIES_DIR.glob("*.yaml"))))
-    assert defined == CHECK_IDS
 
 
 @pytest.mark.parametrize("fixture", FIXTURE_FILES)
@@ -78,6 +71,84 @@ def test_bad_fixture_trips_its_check(fixture_report, fixture):
         assert failed == {"databricks"}
     good = {name for by_name in data.get("resource", {}).values() for name in by_name if name.startswith("good_")}
     assert not good & failed
+
+
+def _judged(report, check_id: str, fixture: str, *, passed: bool) -> set[str]:
+    return {
+        r.resource.split(".", 1)[1]
+        for r in report.results
+        if r.check_id == check_id and r.file_path == f"/{fixture}" and r.passed is passed
+    }
+
+
+@pytest.mark.parametrize("fixture", GRANT_TARGET_FIXTURES)
+def test_grant_target_check_passes_exactly_the_granted_securables(fixture_report, fixture):
+    """CKV2_LH_1 judges every catalog and schema: the good_ ones pass (a literal `catalog.schema` name, any case, or a
+    `${databricks_schema.x.id}` reference), the bad_ ones fail (a catalog only mentioned inside a schema grant, a
+    schema named under another catalog, a schema's short `.name`)."""
+    data = json.loads((FIXTURES / fixture).read_text())
+    judged = {
+        name: name.startswith("good_")
+        for resource_type in ("databricks_catalog", "databricks_schema")
+        for name in data["resource"].get(resource_type, {})
+    }
+    assert _judged(fixture_report, "CKV2_LH_1", fixture, passed=True) == {n for n, good in judged.items() if good}
+    assert _judged(fixture_report, "CKV2_LH_1", fixture, passed=False) == {n for n, good in judged.items() if not good}
+
+
+@pytest.mark.parametrize("fixture", GRANT_TARGET_FIXTURES)
+def test_the_grant_target_rule_agrees_with_checkov_on_each_fixture(fixture):
+    """The pure rule alone (no checkov) fails the same resources checkov reports, each with its fix."""
+    resources = json.loads((FIXTURES / fixture).read_text())["resource"]
+    ungranted = ungranted_securables(resources)
+    expected = {
+        f"{resource_type}.{name}"
+        for resource_type in ("databricks_catalog", "databricks_schema")
+        for name in resources.get(resource_type, {})
+        if name.startswith("bad_")
+    }
+    assert set(ungranted) == expected
+    for address, message in ungranted.items():
+        kind, attribute = ("catalog", "name") if address.startswith("databricks_catalog.") else ("schema", "id")
+        assert f"add databricks_grants with {kind} = ${{{address}.{attribute}}}" in message
+
+
+def test_a_grants_resource_counts_only_for_the_securable_it_targets():
+    resources = {
+        "databricks_catalog": {"c": {"name": "Lake"}},
+        "databricks_schema": {
+            "gold": {"catalog_name": "${databricks_catalog.c.name}", "name": "gold"},
+            "silver": {"catalog_name": "${databricks_catalog.c.name}", "name": "silver"},
+        },
+        "databricks_grants": {
+            # A table grant mentions the catalog and the schema: it grants neither.
+            "t": {"table": "${databricks_schema.silver.id}.events"},
+            "s": {"schema": "${databricks_catalog.c.name}.gold"},
+        },
+    }
+    assert granted_addresses(resources) == {"databricks_schema.gold"}
+    assert set(ungranted_securables(resources)) == {"databricks_catalog.c", "databricks_schema.silver"}
+    # Unity Catalog stores names in lower case: a literal in another case names the same catalog.
+    resources["databricks_grants"]["c"] = {"catalog": "lake"}
+    assert granted_addresses(resources) == {"databricks_catalog.c", "databricks_schema.gold"}
+
+
+def test_a_grants_resource_with_count_zero_grants_nothing_and_unresolved_names_need_a_reference():
+    resources = {
+        "databricks_catalog": {"c": {"name": "${var.catalog}"}},
+        "databricks_grants": {"g": {"catalog": "${databricks_catalog.c.name}", "count": 0}},
+    }
+    assert granted_addresses(resources) == frozenset()
+    resources["databricks_grants"]["g"]["count"] = "${var.enabled ? 1 : 0}"  # unknown here: judged as present
+    assert granted_addresses(resources) == {"databricks_catalog.c"}
+    # A catalog named by a variable cannot be matched by a literal: only a reference proves the target.
+    resources["databricks_grants"]["g"] = {"catalog": "lakehouse_staging"}
+    assert granted_addresses(resources) == frozenset()
+    assert [s.value for s in declared_securables(resources)] == [None]
+    assert (
+        "catalog (databricks_catalog.c) is the target of no databricks_grants"
+        in (ungranted_securables(resources)["databricks_catalog.c"])
+    )
 
 
 def test_failures_carry_the_fix(fixture_report):
