@@ -227,3 +227,37 @@ def test_views_come_after_the_views_they_read() -> None:
     order = [name for name, _ in HEALTH_VIEWS]
     for name, depends_on in HEALTH_VIEWS:
         assert all(order.index(d) < order.index(name) for d in depends_on), name
+
+
+ANALYST_COLUMNS = (
+    "window_start TIMESTAMP, window_end TIMESTAMP, event_id STRING, event_time TIMESTAMP, event_code STRING, "
+    "event_description STRING, event_text STRING, source_url STRING, edit_id STRING, edit_time TIMESTAMP, "
+    "wiki STRING, edit_title STRING, edit_comment STRING, editor STRING, editor_is_anonymous BOOLEAN, "
+    "score DOUBLE, rank INT"
+)
+
+
+def test_every_dashboard_dataset_runs_on_the_views_it_names(spark, health) -> None:
+    """Each dataset of dashboards/lakehouse.lvdash.json, run on local Spark over the health views above and a table
+    with the analyst view's columns: every column a tile reads exists, every query is valid Spark SQL."""
+    from infra.observability import BracedTemplate, dataset_sql, load_dashboard
+
+    t = _naive(T1)
+    analyst = [
+        (t, t, "e1", t, "010", "Make statement", "Storm hits coast. Police in Town", "u", "w1", t, "enwiki", "Storm",
+         "c", "editor-ab", False, 0.12, 1),
+        (t, t, "e2", t, "010", "Make statement", "Storm hits coast. Mayor", "u", "w2", t, "enwiki", "Storm 2",
+         "c", "editor-cd", False, 0.05, 1),
+    ]  # fmt: skip
+    spark.createDataFrame(analyst, ANALYST_COLUMNS).write.mode("overwrite").saveAsTable(f"{DB}.correlations_analyst")
+    values = {name: f"spark_catalog.{DB}.{name}" for name, _ in HEALTH_VIEWS}
+    values["correlations_analyst"] = f"spark_catalog.{DB}.correlations_analyst"
+    results = {}
+    for dataset in load_dashboard()["datasets"]:
+        sql = BracedTemplate(dataset_sql(dataset)).substitute(values)
+        results[dataset["name"]] = [r.asDict() for r in spark.sql(sql).collect()]
+    assert results["correlation_totals"] == [{"correlations": 2, "windows": 1, "events": 2, "edits": 2}]
+    assert [(r["story"], r["n_events"]) for r in results["trending_stories"]] == [("Storm hits coast", 2)]
+    assert {r["score_bin"] for r in results["score_distribution"]} == {0.12, 0.04}
+    assert {str(r["day"]) for r in results["health_daily"]} == {"2026-03-01", "2026-03-02"}
+    assert {r["status"] for r in results["updates"]} == {"COMPLETED", "FAILED"}
