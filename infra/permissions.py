@@ -210,6 +210,8 @@ class WorkspaceObject(StrEnum):
     INTERACTIVE_POLICY = "interactive_cluster_policy"
     PIPELINE = "pipeline"
     JOBS = "jobs"
+    DASHBOARD = "dashboard"
+    GENIE_SPACE = "genie_space"
 
 
 # Permission levels exactly as the Permissions API spells them. The pipeline's and jobs' owner is whoever deploys
@@ -239,6 +241,21 @@ WORKSPACE_ACLS: dict[WorkspaceObject, dict[Persona, str]] = {
     WorkspaceObject.JOBS: {
         Persona.PLATFORM_ADMINS: "CAN_MANAGE",
         Persona.DATA_SCIENTISTS: "CAN_VIEW",
+    },
+    # The Lakeview dashboard (`databricks_permissions.dashboard_id`): tiles run with each viewer's own grants
+    # (embed_credentials = false), so CAN_RUN shows analysts only what the analyst view lets them read.
+    WorkspaceObject.DASHBOARD: {
+        Persona.PLATFORM_ADMINS: "CAN_MANAGE",
+        Persona.DATA_SCIENTISTS: "CAN_RUN",
+        Persona.ANALYSTS: "CAN_RUN",
+        Persona.COMPLIANCE: "CAN_RUN",
+    },
+    # The Genie space over the analyst view (Permissions API object type `genie`, set by `lakehouse genie sync`).
+    WorkspaceObject.GENIE_SPACE: {
+        Persona.PLATFORM_ADMINS: "CAN_MANAGE",
+        Persona.DATA_SCIENTISTS: "CAN_RUN",
+        Persona.ANALYSTS: "CAN_RUN",
+        Persona.COMPLIANCE: "CAN_RUN",
     },
 }
 

@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bench": ("lakehouse.commands.bench:bench", "Benchmarks (throughput, memory)."),
     "audit-grants": ("lakehouse.commands.audit:audit_grants", "Compare live Unity Catalog grants with the matrix."),
     "drift": ("lakehouse.commands.drift:drift", "Classify plan changes and grant drift into one report."),
+    "genie": ("lakehouse.commands.genie:genie", "Create or update the Genie space over the analyst view."),
 }
 
 
