@@ -25,10 +25,10 @@ FEATURE_TABLE: Final = "gold.story_window_features"
 PRIMARY_KEY: Final = ("story_id", "window_start")
 TIMESERIES_KEY: Final = "window_start"
 CONSTRAINT_NAME: Final = "story_window_features_pk"
-# Column name -> (type, comment). Primary-key columns are NOT NULL (Unity Catalog requires it for the constraint).
+# Column name -> (type, comment).
 FEATURE_COLUMNS: Final[tuple[tuple[str, str, str], ...]] = (
-    ("story_id", "STRING NOT NULL", "first 16 hex of sha256(story)"),
-    ("window_start", "TIMESTAMP NOT NULL", "window start (UTC)"),
+    ("story_id", "STRING", "first 16 hex of sha256(story)"),
+    ("window_start", "TIMESTAMP", "window start (UTC)"),
     ("window_end", "TIMESTAMP", "window end (UTC), exclusive"),
     ("story", "STRING", "the story the news URL names, else the event text"),
     ("n_events", "BIGINT", "distinct correlated GDELT events"),
@@ -45,8 +45,14 @@ FEATURE_COLUMNS: Final[tuple[tuple[str, str, str], ...]] = (
 
 
 def schema_ddl(*, primary_key: bool) -> str:
-    """The table's column list as DDL; with the PRIMARY KEY constraint when `primary_key` (Databricks only)."""
-    columns = ", ".join(f"{name} {kind} COMMENT '{comment}'" for name, kind, comment in FEATURE_COLUMNS)
+    """The table's column list as DDL; with `primary_key` (Databricks only) the key columns are NOT NULL (Unity
+    Catalog requires it of key columns) and the PRIMARY KEY constraint follows. Without it every column stays
+    nullable: open-source pipelines require the declared schema to match the query's inferred one exactly, and
+    Spark infers grouping keys as nullable."""
+    columns = ", ".join(
+        f"{name} {kind}{' NOT NULL' if primary_key and name in PRIMARY_KEY else ''} COMMENT '{comment}'"
+        for name, kind, comment in FEATURE_COLUMNS
+    )
     if not primary_key:
         return columns
     return f"{columns}, CONSTRAINT {CONSTRAINT_NAME} PRIMARY KEY ({', '.join(PRIMARY_KEY)})"

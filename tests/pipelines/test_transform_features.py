@@ -87,15 +87,23 @@ def test_databricks_ddl_declares_the_primary_key_on_not_null_columns() -> None:
     (pk,) = [c for c in create.find_all(exp.Constraint) if c.find(exp.PrimaryKey)]
     assert pk.this.name == features.CONSTRAINT_NAME
     assert [e.name for e in pk.find(exp.PrimaryKey).expressions] == list(features.PRIMARY_KEY)
-    kinds = {name: kind for name, kind, _ in features.FEATURE_COLUMNS}
-    assert all(kinds[c].endswith("NOT NULL") for c in features.PRIMARY_KEY)
+    not_null = {c.name for c in create.find_all(exp.ColumnDef) if c.find(exp.NotNullColumnConstraint)}
+    assert not_null == set(features.PRIMARY_KEY)
 
 
-def test_open_source_spark_rejects_the_constraint_so_locally_only_the_columns_are_declared(spark) -> None:
+def test_open_source_spark_rejects_the_constraint_so_locally_only_the_columns_are_declared(spark, frames) -> None:
     from pyspark.errors import ParseException
     from pyspark.sql.types import StructType
 
     local = StructType.fromDDL(features.schema_ddl(primary_key=False))
     assert local.fieldNames() == [name for name, _, _ in features.FEATURE_COLUMNS]
+    # Declared and inferred schemas must agree locally (else USER_SPECIFIED_AND_INFERRED_SCHEMA_NOT_COMPATIBLE);
+    # the declaration is all-nullable, which accepts any inferred nullability.
+    correlations, events = frames
+    inferred = features.story_window_features(correlations, events).schema
+    assert [(f.name, f.dataType.simpleString()) for f in local] == [
+        (f.name, f.dataType.simpleString()) for f in inferred
+    ]
+    assert all(f.nullable for f in local)
     with pytest.raises(ParseException, match="PRIMARY"):
         StructType.fromDDL(features.schema_ddl(primary_key=True))
