@@ -129,6 +129,14 @@ def health_placeholders(
     return values
 
 
+def _read_health_sql(name: str, sql_dir: Path) -> str:
+    path = sql_dir / f"{name}.sql"
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise ObservabilityError(f"{path}: health view not found; add sql/health/{name}.sql") from exc
+
+
 def render_health_view(
     name: str,
     *,
@@ -138,34 +146,28 @@ def render_health_view(
     sql_dir: Path = HEALTH_SQL_DIR,
 ) -> str:
     """The view's SELECT text for one catalog."""
-    path = sql_dir / f"{name}.sql"
-    try:
-        raw = path.read_text(encoding="utf-8")
-    except FileNotFoundError as exc:
-        raise ObservabilityError(f"{path}: health view not found; add sql/health/{name}.sql") from exc
     values = health_placeholders(catalog, sources, views_schema)
     try:
-        return BracedTemplate(strip_header(raw)).substitute(values)
+        return BracedTemplate(strip_header(_read_health_sql(name, sql_dir))).substitute(values)
     except (KeyError, ValueError) as exc:
         known = ", ".join("${" + key + "}" for key in sorted(values))
-        raise ObservabilityError(f"{path}: unknown or malformed placeholder {exc}: use only {known}") from exc
+        raise ObservabilityError(
+            f"{sql_dir / name}.sql: unknown or malformed placeholder {exc}: use only {known}"
+        ) from exc
 
 
 def health_views(catalog: str, *, sql_dir: Path = HEALTH_SQL_DIR) -> tuple[ViewSpec, ...]:
     """Every health view for one catalog, in creation order (a view comes after the views it reads)."""
-    specs: list[ViewSpec] = []
-    for name, depends_on in HEALTH_VIEWS:
-        raw = (sql_dir / f"{name}.sql").read_text(encoding="utf-8") if (sql_dir / f"{name}.sql").exists() else ""
-        specs.append(
-            ViewSpec(
-                schema=HEALTH_SCHEMA,
-                name=name,
-                definition=render_health_view(name, catalog=catalog, sql_dir=sql_dir),
-                comment=f"{_header(raw)} From sql/health/{name}.sql; managed by CDKTF.",
-                depends_on=depends_on,
-            )
+    return tuple(
+        ViewSpec(
+            schema=HEALTH_SCHEMA,
+            name=name,
+            definition=render_health_view(name, catalog=catalog, sql_dir=sql_dir),
+            comment=f"{_header(_read_health_sql(name, sql_dir))} From sql/health/{name}.sql; managed by CDKTF.",
+            depends_on=depends_on,
         )
-    return tuple(specs)
+        for name, depends_on in HEALTH_VIEWS
+    )
 
 
 # -- Lakeview dashboard ---------------------------------------------------------------------------------------------
