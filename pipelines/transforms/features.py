@@ -5,11 +5,12 @@ Reads gold's contract (`gold.CORRELATION_COLUMNS`) and silver's `event_id, count
 country). The story is gold.trending_stories' story: the words a news URL names, else the event text; the same
 rows give the same `n_events`, `n_edits` and `top_score` as gold.trending_stories (tested).
 
-Primary key `(story_id, window_start)`: `story_id` is the first 16 hex characters of sha256(story), a short stable
-key to look features up by; `window_start` is the time-series key. Unity Catalog feature engineering uses any table
-with a primary key constraint as a feature table (a pipeline table declares it in its `schema=` DDL). Open-source
-`spark-pipelines` rejects constraints in that DDL (`PARSE_SYNTAX_ERROR at or near 'PRIMARY'`), so the one column
-list below is declared with the constraint on Databricks and without it locally (`schema_ddl`).
+Primary key `(story_id, window_start TIMESERIES)`: `story_id` is the first 16 hex characters of sha256(story), a
+short stable key to look features up by; `window_start` is the time-series key (point-in-time lookups). Unity
+Catalog feature engineering uses any table with a primary key constraint as a feature table (a pipeline table
+declares it in its `schema=` DDL). Open-source `spark-pipelines` rejects constraints in that DDL
+(`PARSE_SYNTAX_ERROR at or near 'PRIMARY'`), so the one column list below is declared with the constraint on
+Databricks and without it locally (`schema_ddl`).
 
 Importable without pyspark (the stack and docs read the constants); the DataFrame function imports it when called.
 """
@@ -55,7 +56,9 @@ def schema_ddl(*, primary_key: bool) -> str:
     )
     if not primary_key:
         return columns
-    return f"{columns}, CONSTRAINT {CONSTRAINT_NAME} PRIMARY KEY ({', '.join(PRIMARY_KEY)})"
+    # TIMESERIES marks the time key, so feature lookups can be point-in-time (`timestamp_lookup_key`).
+    keys = ", ".join(f"{c} TIMESERIES" if c == TIMESERIES_KEY else c for c in PRIMARY_KEY)
+    return f"{columns}, CONSTRAINT {CONSTRAINT_NAME} PRIMARY KEY ({keys})"
 
 
 def story_window_features(correlations: DataFrame, events: DataFrame) -> DataFrame:

@@ -86,7 +86,10 @@ def test_databricks_ddl_declares_the_primary_key_on_not_null_columns() -> None:
     create = sqlglot.parse_one(f"CREATE TABLE t ({features.schema_ddl(primary_key=True)})", read="databricks")
     (pk,) = [c for c in create.find_all(exp.Constraint) if c.find(exp.PrimaryKey)]
     assert pk.this.name == features.CONSTRAINT_NAME
-    assert [e.name for e in pk.find(exp.PrimaryKey).expressions] == list(features.PRIMARY_KEY)
+    keys = pk.find(exp.PrimaryKey).expressions
+    assert [k.this.name if isinstance(k, exp.TimeseriesKey) else k.name for k in keys] == list(features.PRIMARY_KEY)
+    # The time key is declared TIMESERIES (CONSTRAINT clause: `key_column [ TIMESERIES ]`).
+    assert [k.this.name for k in keys if isinstance(k, exp.TimeseriesKey)] == [features.TIMESERIES_KEY]
     not_null = {c.name for c in create.find_all(exp.ColumnDef) if c.find(exp.NotNullColumnConstraint)}
     assert not_null == set(features.PRIMARY_KEY)
 
