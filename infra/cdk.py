@@ -26,6 +26,7 @@ import cdktn_provider_databricks.alert_v2
 import cdktn_provider_databricks.catalog
 import cdktn_provider_databricks.cluster
 import cdktn_provider_databricks.cluster_policy
+import cdktn_provider_databricks.dashboard
 import cdktn_provider_databricks.data_databricks_sql_warehouse
 import cdktn_provider_databricks.directory
 import cdktn_provider_databricks.grants

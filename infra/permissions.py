@@ -253,6 +253,8 @@ class WorkspaceObject(StrEnum):
     PIPELINE = "pipeline"
     JOBS = "jobs"
     CODE_FOLDER = "code_folder"
+    DASHBOARD = "dashboard"
+    GENIE_SPACE = "genie_space"
 
 
 # Permission levels exactly as the Permissions API spells them. The deployer creates (and so owns) every object;
@@ -300,6 +302,22 @@ WORKSPACE_ACLS: dict[WorkspaceObject, dict[Persona, str]] = {
         Persona.PLATFORM_ADMINS: "CAN_MANAGE",
         Persona.PIPELINE: "CAN_READ",
         Persona.AUDITOR: "CAN_READ",
+    },
+    # The Lakeview dashboard (`databricks_permissions.dashboard_id`): tiles run with each viewer's own grants
+    # (embed_credentials = false), so CAN_RUN shows analysts only what the analyst view lets them read.
+    WorkspaceObject.DASHBOARD: {
+        Persona.PLATFORM_ADMINS: "CAN_MANAGE",
+        Persona.DATA_SCIENTISTS: "CAN_RUN",
+        Persona.ANALYSTS: "CAN_RUN",
+        Persona.COMPLIANCE: "CAN_RUN",
+        Persona.AUDITOR: "CAN_READ",
+    },
+    # The Genie space over the analyst view (Permissions API object type `genie`, set by `lakehouse genie sync`).
+    WorkspaceObject.GENIE_SPACE: {
+        Persona.PLATFORM_ADMINS: "CAN_MANAGE",
+        Persona.DATA_SCIENTISTS: "CAN_RUN",
+        Persona.ANALYSTS: "CAN_RUN",
+        Persona.COMPLIANCE: "CAN_RUN",
     },
 }
 

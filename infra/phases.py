@@ -5,7 +5,9 @@ only after the pipeline's first update. So an environment is two stacks and one 
 
 1. `<env>` (platform): catalog, schemas, volume, grants, compute, code folder and files, pipeline, jobs, ACLs.
 2. the pipeline's first update, only when its published tables do not exist yet (an empty workspace);
-3. `<env>-serving`: secure views and their grants, SQL alerts (and what else reads pipeline tables).
+3. `<env>-serving`: secure views and their grants, health views, the dashboard, SQL alerts (what reads pipeline
+   tables);
+4. the Genie space over the analyst view (the pinned provider has no resource for it: `lakehouse genie sync`).
 
 Every later deploy runs the same three steps; step 2 is then skipped because the tables exist.
 """
@@ -55,12 +57,14 @@ def all_stack_names() -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class DeployStep:
-    kind: Literal["stack", "pipeline_first_update"]
+    kind: Literal["stack", "pipeline_first_update", "genie_space"]
     stack: str | None = None
 
     def describe(self) -> str:
         if self.kind == "stack":
             return f"deploy stack {self.stack}"
+        if self.kind == "genie_space":
+            return "create or update the Genie space (lakehouse genie sync)"
         return "run the pipeline's first update (only when its tables do not exist yet)"
 
 
@@ -70,4 +74,5 @@ def deploy_steps(environment: str) -> tuple[DeployStep, ...]:
         DeployStep("stack", names.platform),
         DeployStep("pipeline_first_update"),
         DeployStep("stack", names.serving),
+        DeployStep("genie_space"),
     )

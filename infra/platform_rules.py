@@ -172,9 +172,23 @@ def apply_order_violations(env: EnvironmentStacks, pipeline_tables: frozenset[tu
     if "<pipeline first update>" not in order:
         return ["the deploy steps never run the pipeline's first update"]
     update_at = order.index("<pipeline first update>")
+    # A view over a view over a pipeline table depends on the pipeline just the same: close the set over views.
+    dependent = set(pipeline_tables)
+    views = {
+        (str(c["schema_name"]).split(".")[-1], str(c["name"])): str(c.get("view_definition", ""))
+        for _s, _n, c in env.resources("databricks_sql_table")
+        if c.get("table_type") == "VIEW"
+    }
+    grew = True
+    while grew:
+        grew = False
+        for key, sql in views.items():
+            if key not in dependent and tables_read_by(sql, env.catalog) & dependent:
+                dependent.add(key)
+                grew = True
     out = []
     for stack_name, address, config, sql in _readers(env):
-        reads = tables_read_by(sql, env.catalog) & pipeline_tables
+        reads = tables_read_by(sql, env.catalog) & dependent
         if not reads:
             continue
         variables = env.stacks[stack_name].get("variable") or {}

@@ -145,9 +145,16 @@ def _auth_error(host: str, what: str, status: int, exc: BaseException) -> Worksp
     )
 
 
+AUDIT_PERMISSION_FIX = (
+    "run the audit as a metastore admin, the securable's owner, or a principal holding MANAGE on the catalog"
+    " (docs/deploy.md, Identities)"
+)
+
+
 @contextmanager
-def _sdk_errors(host: str, what: str) -> Iterator[None]:
-    """Translate SDK/HTTP failures into actionable errors. NotFound is left to the caller (it means drift)."""
+def _sdk_errors(host: str, what: str, permission_fix: str = AUDIT_PERMISSION_FIX) -> Iterator[None]:
+    """Translate SDK/HTTP failures into actionable errors. NotFound is left to the caller (it means drift).
+    `permission_fix` is what a 403 that is not a rejected token tells the user to do (it depends on the command)."""
     try:
         yield
     except NotFound:
@@ -158,9 +165,7 @@ def _sdk_errors(host: str, what: str) -> Iterator[None]:
         if _credentials_rejected(exc):
             raise _auth_error(host, what, 403, exc) from exc
         raise WorkspacePermissionError(
-            f"the audit identity may not {what} on {host} (HTTP 403: {_first_line(exc)}). Fix: run the audit as"
-            " a metastore admin, the securable's owner, or a principal holding MANAGE on the catalog (the"
-            " read-only plan/drift identity in docs/governance.md)"
+            f"the identity may not {what} on {host} (HTTP 403: {_first_line(exc)}). Fix: {permission_fix}"
         ) from exc
     except (TimeoutError, requests.exceptions.RequestException) as exc:
         if _is_connection_failure(exc):

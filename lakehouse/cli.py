@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "deploy": ("lakehouse.commands.deploy:deploy", "Deploy an environment: platform, first pipeline update, serving."),
     "preflight": ("lakehouse.commands.deploy:preflight", "Check the one-time workspace bootstrap before deploying."),
     "pipeline": ("lakehouse.commands.deploy:pipeline", "Start a pipeline update and wait for it."),
+    "genie": ("lakehouse.commands.genie:genie", "Create or update the Genie space over the analyst view."),
 }
 
 

@@ -4,7 +4,8 @@
 2. `cdktn deploy <env>`: the platform stack;
 3. when the tables the serving stack reads do not exist yet (an empty workspace), run the pipeline's first update
    and wait for it; otherwise skip;
-4. `cdktn deploy <env>-serving`: views, their grants, alerts.
+4. `cdktn deploy <env>-serving`: views, their grants, health views, the dashboard, alerts;
+5. the Genie space (`lakehouse genie sync`).
 
 The CDK CLI is called through `run_cdk` (a function of argv returning an exit code) so tests can record the order.
 """
@@ -32,6 +33,13 @@ if TYPE_CHECKING:
 REPO_ROOT = Path(__file__).resolve().parent.parent
 RunCdk = Callable[[Sequence[str]], int]
 Progress = Callable[[str], None]
+SyncGenie = Callable[["WorkspaceClient", EnvironmentConfig], str]
+
+
+def _sync_genie(client: WorkspaceClient, env: EnvironmentConfig) -> str:
+    from lakehouse.genie import sync_for_environment
+
+    return sync_for_environment(client, env)
 
 
 class DeployError(LakehouseError):
@@ -73,6 +81,7 @@ def deploy(
     poll_seconds: float = 15,
     progress: Progress = lambda _msg: None,
     sleep: Callable[[float], None] = time.sleep,
+    sync_genie: SyncGenie = _sync_genie,
 ) -> DeployResult:
     """Run every deploy step of `env` in order; raise DeployError on the first that fails."""
     result = DeployResult(env.name)
@@ -85,6 +94,11 @@ def deploy(
             if code != 0:
                 raise DeployError(f"`cdktn {' '.join(args)}` failed (exit {code}); see its output above")
             result.steps.append(f"stack {step.stack}")
+            continue
+        if step.kind == "genie_space":
+            outcome = sync_genie(client, env)
+            progress(f"deploy: {outcome}")
+            result.steps.append("genie space synced")
             continue
         missing = missing_tables(client, env.catalog, PIPELINE_OUTPUTS_SERVING_READS)
         if not missing:

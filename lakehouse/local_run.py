@@ -18,6 +18,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -46,6 +47,7 @@ TABLES = (
     "ops.expectation_counts",
     "gold.correlations",
     "gold.trending_stories",
+    "gold.story_window_features",
 )
 _MARKER = ".lakehouse-run"
 # The local Spark behind `spark-pipelines`: two cores, the machine size `make run` is specified for.
@@ -468,6 +470,7 @@ class RunSummary:
     peak_memory_mb: float = 0.0
     peak_rss_sum_mb: float = 0.0
     run_dir: str = ""
+    report_path: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -482,6 +485,7 @@ class RunSummary:
             "peak_memory_mb": round(self.peak_memory_mb, 1),
             "peak_rss_sum_mb": round(self.peak_rss_sum_mb, 1),
             "run_dir": self.run_dir,
+            "report_path": self.report_path,
         }
 
 
@@ -577,10 +581,10 @@ def run_local(
             progress("metastore: creating schemas " + ", ".join(SCHEMAS))
             create_schemas(paths)
         with _timed(timings, "pipeline"):
-            run_pipeline(paths, progress)
+            log_lines = run_pipeline(paths, progress)
         with _timed(timings, "summary"):
             rows, quarantine, correlations, trending = summarize(paths)
-    return RunSummary(
+    summary = RunSummary(
         source=source,
         rows=rows,
         quarantine=quarantine,
@@ -597,6 +601,12 @@ def run_local(
         peak_rss_sum_mb=memory.peak_rss_bytes / 2**20,
         run_dir=str(paths.root),
     )
+    # The HTML report and the event log in the Databricks shape (for the health SQL), next to the run's tables.
+    from lakehouse.report import write_local_report
+
+    report_file, _ = write_local_report(summary, log_lines, update_id=str(uuid.uuid4()))
+    summary.report_path = str(report_file)
+    return summary
 
 
 def dry_run(run_dir: Path = DEFAULT_RUN_DIR, progress: Progress = lambda _msg: None) -> list[str]:

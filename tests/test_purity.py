@@ -14,7 +14,18 @@ HEAVY = ("pyspark", "torch", "sentence_transformers", "transformers")
 
 
 @pytest.mark.parametrize(
-    "module", ["pipelines.text", "pipelines.correlate", "pipelines.embedding", "lakehouse.commands.evaluate"]
+    "module",
+    [
+        "pipelines.text",
+        "pipelines.correlate",
+        "pipelines.embedding",
+        "lakehouse.commands.evaluate",
+        # Read by the stack and the docs: plain data, no Spark.
+        "infra.observability",
+        "pipelines.transforms.features",
+        "lakehouse.event_log",
+        "lakehouse.report",
+    ],
 )
 def test_module_imports_no_spark_or_torch(module: str, repo_root: Path) -> None:
     probe = (

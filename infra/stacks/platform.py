@@ -31,7 +31,7 @@ from infra.stacks.compute import Compute
 from infra.stacks.grants import UnityGrants
 from infra.stacks.jobs import Jobs
 from infra.stacks.pipeline import LakeflowPipeline
-from infra.stacks.serving import Alerts, SecureViews
+from infra.stacks.serving import Alerts, HealthViews, LakeviewDashboard, SecureViews
 
 
 class PlatformStack(ReadableStack):
@@ -125,4 +125,15 @@ class ServingStack(ReadableStack):
         }
         UnityGrants(self, "grants", env, matrix, view_securables)
         Alerts(self, "alerts", env, warehouse_id=warehouse.id)
+        health = HealthViews(self, "health", env, warehouse_id=warehouse.id)
+        board = LakeviewDashboard(
+            self,
+            "dashboard",
+            env,
+            warehouse_id=warehouse.id,
+            after=[*views.views.values(), *health.views.values()],
+        )
+        WorkspaceAcls(
+            self, "acls", env, {WorkspaceObject.DASHBOARD: [("dashboard", {"dashboard_id": board.dashboard.id})]}
+        )
         Aspects.of(self).add(SynthGuards())

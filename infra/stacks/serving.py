@@ -11,6 +11,7 @@ from __future__ import annotations
 from infra.alerts import alert_specs
 from infra.cdk import Construct, databricks
 from infra.config import EnvironmentConfig
+from infra.observability import dashboard_spec, health_views
 from infra.permissions import Persona
 from infra.stacks.common import logical_id, workspace_api_path
 from infra.views import secure_views
@@ -97,3 +98,58 @@ class Alerts(Construct):
                     pause_status=pause,
                 ),
             )
+
+
+class HealthViews(Construct):
+    """Pipeline health in `ops` (docs/observability.md): views over the event log and the quarantine tables,
+    rendered from sql/health/*.sql by `infra.observability.health_views`, owned by the deployer like every view.
+    Handle: `views[name]`."""
+
+    def __init__(self, scope: Construct, construct_id: str, env: EnvironmentConfig, *, warehouse_id: str) -> None:
+        super().__init__(scope, construct_id)
+        self.views: dict[str, databricks.sql_table.SqlTable] = {}
+        for spec in health_views(env.catalog):
+            # A view built on another health view is created after it (UC analyzes the query at CREATE VIEW).
+            self.views[spec.name] = databricks.sql_table.SqlTable(
+                self,
+                logical_id("view", spec.schema, spec.name),
+                catalog_name=env.catalog,
+                schema_name=spec.schema,
+                name=spec.name,
+                table_type="VIEW",
+                view_definition=spec.definition,
+                comment=spec.comment,
+                warehouse_id=warehouse_id,
+                owner=env.principal(Persona.DEPLOYER),
+                depends_on=[self.views[d] for d in spec.depends_on],
+            )
+
+
+class LakeviewDashboard(Construct):
+    """The Lakeview dashboard (`databricks_dashboard`) from dashboards/lakehouse.lvdash.json, on the warehouse.
+
+    Tiles run with each viewer's own grants (`embed_credentials = false`), so the analyst pages show each reader
+    only what the analyst view lets them see. Handle: `dashboard`.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        env: EnvironmentConfig,
+        *,
+        warehouse_id: str,
+        after: list[databricks.sql_table.SqlTable],
+    ) -> None:
+        super().__init__(scope, construct_id)
+        board = dashboard_spec(env.name, env.catalog, workspace_api_path(env.workspace_root))
+        self.dashboard = databricks.dashboard.Dashboard(
+            self,
+            "dashboard",
+            display_name=board.display_name,
+            parent_path=board.parent_path,
+            warehouse_id=warehouse_id,
+            serialized_dashboard=board.serialized_dashboard,
+            embed_credentials=board.embed_credentials,
+            depends_on=after,
+        )

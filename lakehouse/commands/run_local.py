@@ -106,3 +106,5 @@ def run_local(source: str, summary_json: Path | None, run_dir: Path, live_second
     if summary_json is not None:
         write_summary_json(summary, summary_json)
         console.print(f"summary written to {summary_json}")
+    # Last line on purpose: `make run` ends by naming the file to open.
+    click.echo(f"report: {summary.report_path}")

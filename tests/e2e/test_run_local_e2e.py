@@ -99,6 +99,71 @@ def test_summary_json_and_printed_summary(run: tuple[RunPaths, dict[str, Any], s
         assert text in output
 
 
+def test_the_report_path_is_printed_last_and_the_report_has_every_chart(
+    run: tuple[RunPaths, dict[str, Any], str],
+) -> None:
+    from lakehouse.report import CHART_IDS
+
+    paths, summary, output = run
+    assert output.strip().splitlines()[-1] == f"report: {summary['report_path']}"
+    report = Path(summary["report_path"])
+    assert report.parent == paths.root and report.name == "report.html"
+    page = report.read_text(encoding="utf-8")
+    assert all(f'id="{div_id}"' in page for div_id in CHART_IDS.values())
+
+
+def test_the_feature_table_has_one_row_per_trending_story(run: tuple[RunPaths, dict[str, Any], str]) -> None:
+    paths, summary, _ = run
+    feats = read_table(paths, "gold.story_window_features")
+    stories = read_table(paths, "gold.trending_stories")
+    assert len(feats) == len(stories) == summary["rows"]["gold.story_window_features"]
+    assert not feats.duplicated(["story_id", "window_start"]).any()
+    assert (feats["n_countries"] >= 1).all()  # every planted event has an action country
+
+
+@pytest.mark.spark
+def test_the_health_sql_runs_over_the_local_run(run: tuple[RunPaths, dict[str, Any], str], spark) -> None:
+    """The same health SQL the stack deploys, over this run's tables and its derived event log."""
+    from infra.observability import HEALTH_SOURCES, HEALTH_VIEWS, render_health_view
+    from lakehouse.event_log import EVENT_LOG_DDL
+
+    paths, summary, _ = run
+    db = "lh_e2e_health"
+    spark.sql(f"CREATE DATABASE IF NOT EXISTS {db}")
+    try:
+        event_log = spark.read.schema(EVENT_LOG_DDL).json(str(paths.root / "ops" / "pipeline_event_log.jsonl"))
+        event_log.write.mode("overwrite").saveAsTable(f"{db}.event_log")
+        sources = {"event_log": (db, "event_log")}
+        for key, (schema, table) in HEALTH_SOURCES.items():
+            if key != "event_log":
+                spark.read.parquet(str(paths.table_dir(f"{schema}.{table}"))).write.saveAsTable(f"{db}.{key}")
+                sources[key] = (db, key)
+        for name, _ in HEALTH_VIEWS:
+            sql = render_health_view(name, catalog="spark_catalog", sources=sources, views_schema=db)
+            spark.sql(f"CREATE OR REPLACE VIEW {db}.{name} AS {sql}")
+
+        def rows(view: str) -> list[dict[str, Any]]:
+            return [r.asDict() for r in spark.sql(f"SELECT * FROM {db}.{view}").collect()]
+
+        (update,) = rows("pipeline_updates")
+        assert update["status"] == "COMPLETED" and update["duration_s"] > 0 and update["error_events"] == 0
+        assert update["rows_written"] == sum(summary["rows"].values())
+        per_table = {r["table_name"]: r["rows_written"] for r in rows("pipeline_table_rows")}
+        assert per_table == summary["rows"]
+        quarantined = {r["rule"]: r["failed_records"] for r in rows("pipeline_expectation_failures")}
+        assert quarantined == {rule: n for rule, n in summary["quarantine"].items() if n}
+        assert {r["update_id"] for r in rows("pipeline_expectation_failures")} == {update["update_id"]}
+        latency = {r["source"]: r for r in rows("pipeline_landing_latency")}
+        # The listener stamped its files during this run, so landing -> gold is positive and shorter than the run.
+        wiki = latency["wikimedia"]
+        assert 0 < wiki["min_latency_s"] <= wiki["max_latency_s"] < summary["wall_time_s"] + 1
+        (day,) = rows("pipeline_health_daily")
+        assert (day["updates"], day["completed"], day["failure_rate"]) == (1, 1, 0.0)
+        assert day["failed_records"] == sum(summary["quarantine"].values())
+    finally:
+        spark.sql(f"DROP DATABASE IF EXISTS {db} CASCADE")
+
+
 def test_rerun_folder_guard(tmp_path: Path) -> None:
     foreign = tmp_path / "not-ours"
     foreign.mkdir()

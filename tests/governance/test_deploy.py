@@ -97,11 +97,30 @@ def test_an_empty_workspace_gets_platform_then_first_update_then_serving(env, se
     _pipeline(server, env, ["QUEUED", "RUNNING", "COMPLETED"])
     client = workspace_client(env, host=server.host, retry_timeout_seconds=5)
     log: list[str] = []
+    synced: list[str] = []
+
+    def sync_genie(_client: object, e: EnvironmentConfig) -> str:
+        synced.append(f"{e.name} after {len(cdk.calls)} stacks")
+        return "synced"
+
     result = deploy(
-        env, client=client, run_cdk=cdk, auto_approve=True, poll_seconds=1, progress=log.append, sleep=lambda _s: None
+        env,
+        client=client,
+        run_cdk=cdk,
+        auto_approve=True,
+        poll_seconds=1,
+        progress=log.append,
+        sleep=lambda _s: None,
+        sync_genie=sync_genie,
     )
     assert cdk.calls == [["deploy", "staging", "--auto-approve"], ["deploy", "staging-serving", "--auto-approve"]]
-    assert result.steps == ["stack staging", "pipeline first update COMPLETED", "stack staging-serving"]
+    assert result.steps == [
+        "stack staging",
+        "pipeline first update COMPLETED",
+        "stack staging-serving",
+        "genie space synced",
+    ]
+    assert synced == ["staging after 2 stacks"]  # after the serving stack: the space reads the analyst view
     started = [i for i, (method, path, _q) in enumerate(server.requests) if method == "POST" and "/updates" in path]
     assert len(started) == 1
     assert any("pipeline table(s) missing" in line for line in log)
@@ -112,7 +131,7 @@ def test_a_workspace_with_the_tables_skips_the_update(env, server):
         server.state.tables[f"{env.catalog}.{schema}.{table}"] = "MANAGED"
     cdk = RecordingCdk()
     client = workspace_client(env, host=server.host, retry_timeout_seconds=5)
-    result = deploy(env, client=client, run_cdk=cdk, auto_approve=False)
+    result = deploy(env, client=client, run_cdk=cdk, auto_approve=False, sync_genie=lambda _c, _e: "synced")
     assert cdk.calls == [["deploy", "staging"], ["deploy", "staging-serving"]]
     assert result.steps[1] == "pipeline tables present"
     assert not [r for r in server.requests if r[0] == "POST"]

@@ -228,8 +228,8 @@ def test_secure_views_are_served_on_the_platform_warehouse(synth, env_name):
     stack = _serving(env_name)
     (warehouse,) = synth.stacks[stack]["data"]["databricks_sql_warehouse"].values()
     assert warehouse["name"] == env.sql_warehouse.name
-    views = synth.resources(stack, "databricks_sql_table")
     rendered = {v.name: v.definition for v in secure_views(env.catalog, env.principals)}
+    views = {k: v for k, v in synth.resources(stack, "databricks_sql_table").items() if v["name"] in rendered}
     assert {v["name"] for v in views.values()} == set(rendered)
     for view in views.values():
         assert view["table_type"] == "VIEW"
@@ -269,3 +269,24 @@ def test_tags_from_config_on_every_taggable_resource(synth, env_name):
         assert {k: v for k, v in job["tags"].items() if k in env.tags} == env.tags
     warehouse_tags = synth.resource(stack, "databricks_sql_endpoint", "sql_warehouse")["tags"]["custom_tags"]
     assert {t["key"]: t["value"] for t in warehouse_tags} == env.tags
+
+
+@pytest.mark.parametrize("env_name", ENV_NAMES)
+def test_the_serving_stack_deploys_the_health_views_and_the_dashboard(synth, env_name):
+    from infra.observability import dashboard_spec, health_views
+
+    env = ENVS[env_name]
+    stack = _serving(env_name)
+    tables = synth.resources(stack, "databricks_sql_table")
+    for spec in health_views(env.catalog):
+        view = tables[f"view_ops_{spec.name}"]
+        assert (view["schema_name"], view["view_definition"]) == ("ops", spec.definition)
+        assert view["owner"] == env.principals["deployer"]
+        assert view.get("depends_on", []) == [f"databricks_sql_table.view_ops_{d}" for d in spec.depends_on]
+    board = synth.resource(stack, "databricks_dashboard", "dashboard")
+    expected = dashboard_spec(env.name, env.catalog, env.workspace_root.removeprefix("/Workspace"))
+    assert board["serialized_dashboard"] == expected.serialized_dashboard
+    assert board["embed_credentials"] is False  # tiles run with the viewer's grants: the analyst view masks per reader
+    assert board["warehouse_id"] == "${data.databricks_sql_warehouse.warehouse.id}"
+    acl = synth.resource(stack, "databricks_permissions", "permissions_dashboard")
+    assert acl["dashboard_id"] == "${databricks_dashboard.dashboard.id}"
