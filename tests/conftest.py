@@ -71,8 +71,13 @@ def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkSession]:
         .config("spark.driver.extraJavaOptions", f"-Dderby.system.home={base / 'derby'}")
         .getOrCreate()
     )
+    from pyspark.errors import ParseException
+
     for name, definition in DATABRICKS_RUNTIME_FUNCTIONS.items():
         if not session.catalog.functionExists(name):
-            session.sql(definition)
+            try:
+                session.sql(definition)
+            except ParseException:
+                pass  # Spark < 4.0 has no SQL functions: the gap stays, and the tests that hit it fail there
     yield session
     session.stop()
