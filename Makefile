@@ -30,14 +30,14 @@ endif
 endif
 
 # Pure modules: plain values in, plain values out; type-checked strictly.
-MYPY_STRICT := infra/cdk.py infra/toolchain.py infra/phases.py infra/platform_rules.py infra/runtime.py infra/alerts.py infra/stacks/*.py infra/main.py infra/guards.py lakehouse/preflight.py lakehouse/pipeline_update.py lakehouse/deploy.py infra/config.py infra/permissions.py pipelines/settings.py pipelines/text.py pipelines/correlate.py pipelines/embedding.py lakehouse/evaluate.py infra/views.py infra/bundle.py infra/guard_rules.py infra/inventory.py lakehouse/grants.py lakehouse/plan.py lakehouse/drift.py pipelines/gdelt.py pipelines/ingest/__init__.py pipelines/ingest/landing.py pipelines/ingest/sse.py pipelines/ingest/gdelt_loader.py pipelines/ingest/wikimedia_listener.py pipelines/ingest/cli.py lakehouse/local_feeds.py lakehouse/commands/ingest.py pipelines/cameo.py pipelines/wikimedia.py pipelines/expectations.py pipelines/sources.py lakehouse/sample.py lakehouse/local_run.py policies/grant_targets.py lakehouse/audit.py lakehouse/commands/audit.py infra/observability.py lakehouse/event_log.py lakehouse/report.py
+MYPY_STRICT := infra/cdk.py infra/toolchain.py infra/phases.py infra/platform_rules.py infra/alerts.py infra/stacks/*.py infra/main.py infra/guards.py lakehouse/preflight.py lakehouse/pipeline_update.py lakehouse/deploy.py infra/config.py infra/permissions.py pipelines/settings.py pipelines/text.py pipelines/correlate.py pipelines/embedding.py lakehouse/evaluate.py infra/views.py infra/bundle.py infra/guard_rules.py infra/inventory.py lakehouse/grants.py lakehouse/plan.py lakehouse/drift.py pipelines/gdelt.py pipelines/ingest/__init__.py pipelines/ingest/landing.py pipelines/ingest/sse.py pipelines/ingest/gdelt_loader.py pipelines/ingest/wikimedia_listener.py pipelines/ingest/cli.py lakehouse/local_feeds.py lakehouse/commands/ingest.py pipelines/cameo.py pipelines/wikimedia.py pipelines/expectations.py pipelines/sources.py lakehouse/sample.py lakehouse/local_run.py policies/grant_targets.py lakehouse/audit.py lakehouse/commands/audit.py infra/observability.py lakehouse/event_log.py lakehouse/report.py infra/runtime_deps.py
 
-.PHONY: help setup synth lint policy test test-fast run snapshot-update clean
+.PHONY: help setup synth lint policy test test-runtime run snapshot-update clean FORCE
 
 help:
 	@echo "make run    - set up, synthesize both stacks, then run the pipeline locally on generated sample data"
 	@echo "make test   - set up, lint, type-check, synth + checkov, then every test"
-	@echo "make setup | synth | lint | policy | snapshot-update | clean"
+	@echo "make setup | synth | lint | policy | test-runtime | snapshot-update | clean"
 
 $(VENV_STAMP): requirements.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -50,6 +50,30 @@ $(NODE_STAMP): package-lock.json package.json
 	@touch $@
 
 setup: $(VENV_STAMP) $(NODE_STAMP)
+
+# The runtime's libraries, not ours (docs/deploy.md, "What runs where"): the transforms' and the ingestion tests run
+# again in .venv-runtime, on the pyspark, numpy, pandas and pyarrow of the oldest Databricks Runtime the pipeline runs
+# on, and with nothing but the ingestion jobs' declared dependencies. infra/runtime_deps.py renders the pins; the file
+# is rewritten only when they change, so the venv is rebuilt only then. Python stays 3.11: the runtimes run 3.12,
+# which this machine does not have. Not here: the pipeline definitions (pyspark.pipelines is not in that pyspark) and
+# the embedding model's tests (the model needs torch, which the jobs do not install).
+RUNTIME_VENV := .venv-runtime
+RUNTIME_PY := $(RUNTIME_VENV)/bin/python
+RUNTIME_REQUIREMENTS := $(RUNTIME_VENV)/requirements.txt
+RUNTIME_STAMP := $(RUNTIME_VENV)/.installed
+RUNTIME_TESTS := tests/ingest tests/pipelines/test_transform_gdelt.py tests/pipelines/test_transform_wikimedia.py \
+	tests/pipelines/test_transform_gold.py tests/pipelines/test_expectations.py tests/pipelines/test_correlate.py \
+	tests/pipelines/test_text.py tests/pipelines/test_wikimedia.py tests/pipelines/test_cameo.py
+
+$(RUNTIME_REQUIREMENTS): FORCE | $(VENV_STAMP)
+	@mkdir -p $(RUNTIME_VENV)
+	@$(PY) -m infra.runtime_deps runtime-test-requirements > $@.new
+	@if cmp -s $@.new $@; then rm $@.new; else mv $@.new $@; fi
+
+$(RUNTIME_STAMP): $(RUNTIME_REQUIREMENTS)
+	@test -x $(RUNTIME_PY) || $(PYTHON) -m venv $(RUNTIME_VENV)
+	$(RUNTIME_PY) -m pip install --quiet --disable-pip-version-check -r $(RUNTIME_REQUIREMENTS)
+	@touch $@
 
 synth: setup
 	cdktn synth --output cdktf.out
@@ -68,6 +92,11 @@ policy: synth
 
 test: setup lint policy
 	$(BIN)/pytest
+	$(MAKE) --no-print-directory test-runtime
+
+test-runtime: $(RUNTIME_STAMP)
+	PYTHONPATH=$(CURDIR) PYSPARK_PYTHON=$(abspath $(RUNTIME_PY)) PYSPARK_DRIVER_PYTHON=$(abspath $(RUNTIME_PY)) \
+		$(RUNTIME_PY) -m pytest -p no:cacheprovider $(RUNTIME_TESTS)
 
 run: synth
 	$(BIN)/lakehouse stacks summary --out cdktf.out

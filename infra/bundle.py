@@ -22,8 +22,6 @@ _SKIPPED_DIRS = frozenset({"__pycache__", ".pytest_cache", ".mypy_cache", ".ruff
 # The contract: the pipeline's source files are exactly these; everything else is importable support code.
 PIPELINE_SOURCES_DIR = "pipelines/definitions"
 INGEST_SCRIPT = "pipelines/ingest/cli.py"
-# Packages the ingestion jobs install from PyPI, pinned to the versions in requirements.txt.
-JOB_PYPI_PACKAGES = ("requests", "click")
 
 
 class BundleError(LakehouseError):
@@ -65,7 +63,8 @@ def bundle_files(repo_root: Path = REPO_ROOT, package: str = BUNDLE_PACKAGE) -> 
 _PIN = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?==([^\s;#]+)")
 
 
-def _normalize(name: str) -> str:
+def normalize_name(name: str) -> str:
+    """PEP 503 normalized distribution name ("PyYAML" and "pyyaml" name the same distribution)."""
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
@@ -75,19 +74,16 @@ def requirement_pins(lines: Iterable[str]) -> dict[str, str]:
     for line in lines:
         match = _PIN.match(line)
         if match:
-            pins[_normalize(match.group(1))] = match.group(2)
+            pins[normalize_name(match.group(1))] = match.group(2)
     return pins
 
 
-def job_pypi_requirements(
-    requirements: Path = REPO_ROOT / "requirements.txt", packages: Iterable[str] = JOB_PYPI_PACKAGES
-) -> tuple[str, ...]:
-    """`name==version` for each package the ingestion jobs install, pinned exactly as in requirements.txt."""
-    pins = requirement_pins(requirements.read_text(encoding="utf-8").splitlines())
-    out = []
-    for package in packages:
-        version = pins.get(_normalize(package))
-        if version is None:
-            raise BundleError(f"{requirements}: no exact pin for {package}: add '{package}==<version>'")
-        out.append(f"{package}=={version}")
-    return tuple(out)
+def job_pypi_requirements(requirements: Path = REPO_ROOT / "requirements.txt") -> tuple[str, ...]:
+    """`name==version` for each package the ingestion jobs install, pinned exactly as in requirements.txt.
+
+    Derived from what the jobs import (infra/runtime_deps.py `job_dependencies`), so urllib3, which the loader and
+    the listener use directly and which the LTS runtime ships too old, is among them.
+    """
+    from infra.runtime_deps import job_dependencies  # runtime_deps imports this module
+
+    return job_dependencies(requirements.parent)

@@ -115,6 +115,11 @@ class GdeltFaults:
     truncate_zip: bool = False
     # The first N export downloads send half the body, then close the connection (Content-Length says the full size).
     drop_body_first: int = 0
+    # These slices' export archives answer 404 although they are published (and `lastupdate.txt` may name them):
+    # the gaps GDELT's record has, or a publish that has not reached the file server yet.
+    missing_archives: frozenset[str] = frozenset()
+    # These slices' archives are not zip files (a corrupt upload; `lastupdate.txt` describes the bad bytes).
+    corrupt_archives: frozenset[str] = frozenset()
 
 
 def build_export_zip(slice_id: str, export_bytes: bytes) -> bytes:
@@ -200,6 +205,8 @@ class GdeltFeedServer(_LoopbackServer):
         archive = build_export_zip(slice_id, export_bytes)
         if self.faults.truncate_zip:
             archive = archive[: len(archive) // 2]
+        if slice_id in self.faults.corrupt_archives:
+            archive = b"<html>not a zip archive</html>\n"
         with self._lock:
             self._exports[slice_id] = export_bytes
             self._zips[slice_id] = archive
@@ -287,6 +294,8 @@ class _GdeltHandler(_QuietHandler):
         slice_id, _, rest = name.partition(".")
         try:
             if rest == "export.CSV.zip":
+                if slice_id in feed.faults.missing_archives:
+                    raise KeyError(name)
                 body = feed.zip_bytes(slice_id)
             elif rest in ("mentions.CSV.zip", "gkg.CSV.zip"):
                 feed.zip_bytes(slice_id)  # 404 unless the slice exists

@@ -403,6 +403,65 @@ def export_file_name(slice_id: str) -> str:
     return slice_id + EXPORT_SUFFIX
 
 
+# --- catch-up after missed runs -------------------------------------------------------------------------------
+
+# Slices one scheduled run lands at most when it catches up (8 hours of GDELT). The 15-minute job gains
+# DEFAULT_MAX_CATCH_UP - 1 slices per run on a backlog, so a day-long outage is made good in about 45 minutes, while
+# one run (~2 s per slice) stays far inside the job's 15-minute timeout.
+DEFAULT_MAX_CATCH_UP: Final = 32
+
+
+@dataclass(frozen=True)
+class CatchUpPlan:
+    """What one catch-up run asks the feed for: `to_land` oldest first, `deferred` left to the next runs."""
+
+    watermark: str | None  # the newest slice already landed (None: the landing folder has none yet)
+    latest: str  # the slice `lastupdate.txt` names
+    to_land: tuple[str, ...]
+    deferred: tuple[str, ...]
+
+
+def landed_slice_ids(file_names: Iterable[str]) -> list[str]:
+    """The slice ids of landed export files among `file_names`, sorted; anything else in the folder is ignored.
+
+    Only `<YYYYMMDDHHMMSS>.export.CSV` on a 15-minute boundary counts, so the loader's dot-prefixed temporary files,
+    `_state/` and unrelated files never move the catch-up watermark.
+    """
+    found: set[str] = set()
+    for name in file_names:
+        if not name.endswith(EXPORT_SUFFIX):
+            continue
+        slice_id = name[: -len(EXPORT_SUFFIX)]
+        try:
+            parse_slice_id(slice_id)
+        except ValueError:
+            continue
+        found.add(slice_id)
+    return sorted(found)
+
+
+def plan_catch_up(landed: Iterable[str], latest: str, max_slices: int = DEFAULT_MAX_CATCH_UP) -> CatchUpPlan:
+    """Every slice after the newest landed one up to `latest`, oldest first, at most `max_slices` of them.
+
+    - Nothing landed yet: only `latest` (a first run does not fetch history; `--backfill` does that on purpose).
+    - Caught up (or the feed is behind the folder): only `latest`, which the loader finds already landed or lands.
+    - Otherwise the `max_slices` oldest missing slices; the newer ones are `deferred` and, since the watermark only
+      moves as slices land, the next run starts exactly where this one stopped: none is skipped or landed twice.
+    """
+    if max_slices < 1:
+        raise ValueError(f"the catch-up limit must be at least 1 slice, got {max_slices}")
+    latest_moment = parse_slice_id(latest)
+    done = set(landed)
+    for slice_id in done:
+        parse_slice_id(slice_id)
+    watermark = max(done) if done else None
+    if watermark is None or watermark >= latest:
+        return CatchUpPlan(watermark, latest, (latest,), ())
+    after_watermark = parse_slice_id(watermark) + timedelta(minutes=SLICE_MINUTES)
+    pending = [s for s in slices_between(after_watermark, latest_moment) if s not in done]
+    return CatchUpPlan(watermark, latest, tuple(pending[:max_slices]), tuple(pending[max_slices:]))
+
+
 # --- lastupdate.txt -----------------------------------------------------------------------------------------
 
 

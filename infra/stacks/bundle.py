@@ -9,10 +9,8 @@ from pathlib import Path
 from infra.bundle import bundle_files
 from infra.cdk import Construct, TerraformAsset, databricks
 from infra.config import EnvironmentConfig
+from infra.runtime_deps import INIT_SCRIPT_PATH
 from infra.stacks.common import logical_id, workspace_api_path
-
-# Classic pipeline clusters install the pipeline's Python packages with this script (serverless uses `environment`).
-INIT_SCRIPT_NAME = "init/install-pipeline-dependencies.sh"
 
 
 class CodeBundle(Construct):
@@ -63,11 +61,11 @@ class CodeBundle(Construct):
         self.init_script_path: str | None = None
         if init_script is not None:
             content = init_script.encode("utf-8")
-            self.init_script_path = f"{self.root}/{INIT_SCRIPT_NAME}"
-            # Generated at synth from the pins in requirements.txt (infra.runtime_deps), never kept in git.
-            self.files[INIT_SCRIPT_NAME] = databricks.workspace_file.WorkspaceFile(
+            self.init_script_path = f"{self.root}/{INIT_SCRIPT_PATH}"
+            # Generated at synth from the pins in requirements.txt (infra.runtime_deps.init_script), never kept in git.
+            self.files[INIT_SCRIPT_PATH] = databricks.workspace_file.WorkspaceFile(
                 self,
-                logical_id("file", INIT_SCRIPT_NAME),
+                logical_id("file", INIT_SCRIPT_PATH),
                 path=workspace_api_path(self.init_script_path),
                 content_base64=base64.b64encode(content).decode("ascii"),
                 depends_on=[self.folder],

@@ -14,6 +14,7 @@ from infra.bundle import INGEST_SCRIPT
 from infra.cdk import Annotations, Construct, databricks
 from infra.config import EnvironmentConfig
 from infra.permissions import Persona
+from infra.runtime_deps import JOB_ENVIRONMENT_VERSION
 from infra.stacks.bundle import CodeBundle
 from infra.stacks.catalog import UnityCatalog
 from infra.stacks.common import sorted_tags
@@ -23,8 +24,6 @@ from pipelines.wikimedia import parse_wikis
 
 ENVIRONMENT_KEY = "ingest"
 JOB_CLUSTER_KEY = "ingest"
-# Serverless jobs environment version the ingestion tasks run on (docs/deploy.md says which Python it brings).
-SERVERLESS_ENVIRONMENT_VERSION = "3"
 
 
 class Jobs(Construct):
@@ -109,7 +108,7 @@ class Jobs(Construct):
                     databricks.job.JobEnvironment(
                         environment_key=ENVIRONMENT_KEY,
                         spec=databricks.job.JobEnvironmentSpec(
-                            environment_version=SERVERLESS_ENVIRONMENT_VERSION, dependencies=list(self.dependencies)
+                            environment_version=JOB_ENVIRONMENT_VERSION, dependencies=list(self.dependencies)
                         ),
                     )
                 ]

@@ -22,7 +22,7 @@ from infra.permissions import (
     volume,
 )
 from infra.phases import stack_names
-from infra.runtime import RuntimeDependencies, runtime_dependencies
+from infra.runtime_deps import RuntimeDependencies, runtime_dependencies
 from infra.stacks.acls import WorkspaceAcls
 from infra.stacks.bundle import CodeBundle
 from infra.stacks.catalog import UnityCatalog

@@ -1,6 +1,6 @@
 """`ingest`: the click group behind `lakehouse ingest` and the Databricks ingestion jobs.
 
-    python pipelines/ingest/cli.py gdelt --base-url URL --out DIR [--backfill FROM TO]
+    python pipelines/ingest/cli.py gdelt --base-url URL --out DIR [--max-catch-up N | --backfill FROM TO]
     python pipelines/ingest/cli.py wikimedia --url URL --out DIR [--max-events N] [--since TS]
 
 Exit codes: 0 clean, 2 landed with findings (rejected GDELT rows), 1 error (message on stderr, nothing partial).
@@ -26,6 +26,7 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 
+from pipelines.gdelt import DEFAULT_MAX_CATCH_UP
 from pipelines.ingest import IngestError
 
 T = TypeVar("T")
@@ -94,6 +95,13 @@ def cameo(url: str | None, out_dir: str, if_missing: bool) -> None:
 @click.option(
     "--backfill", nargs=2, metavar="FROM TO", default=None, help="Land every 15-minute slice FROM..TO (inclusive)."
 )
+@click.option(
+    "--max-catch-up",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Without --backfill: land at most N of the slices missed since the newest landed one, oldest first; "
+    f"later runs land the rest [default: {DEFAULT_MAX_CATCH_UP}].",
+)
 @click.option("--connect-timeout", type=float, default=10.0, show_default=True, help="Seconds.")
 @click.option("--read-timeout", type=float, default=60.0, show_default=True, help="Seconds.")
 @click.option("--retries", type=int, default=5, show_default=True, help="HTTP retries (5xx/429/connection).")
@@ -106,21 +114,26 @@ def gdelt(
     base_url: str | None,
     out_dir: str,
     backfill: tuple[str, str] | None,
+    max_catch_up: int | None,
     connect_timeout: float,
     read_timeout: float,
     retries: int,
     allow_rejects: bool,
 ) -> None:
-    """Land the latest GDELT 2.0 events export (or a backfill range) under OUT."""
-    from pipelines.ingest.gdelt_loader import DEFAULT_BASE_URL, DownloadPolicy, land_backfill, land_latest, summarize
+    """Land every GDELT 2.0 events export missed since the newest one under OUT (or a backfill range)."""
+    from pipelines.ingest.gdelt_loader import DEFAULT_BASE_URL, DownloadPolicy, land_backfill, land_catch_up, summarize
 
     def action() -> int:
         policy = DownloadPolicy(connect_timeout_s=connect_timeout, read_timeout_s=read_timeout, http_retries=retries)
         url = base_url or DEFAULT_BASE_URL
+        deferred: tuple[str, ...] = ()
         if backfill:
+            if max_catch_up is not None:
+                raise IngestError("--max-catch-up limits the default catch-up run; drop it when using --backfill")
             results = land_backfill(url, out_dir, _parse_moment(backfill[0]), _parse_moment(backfill[1]), policy=policy)
         else:
-            results = [land_latest(url, out_dir, policy=policy)]
+            caught_up = land_catch_up(url, out_dir, max_slices=max_catch_up or DEFAULT_MAX_CATCH_UP, policy=policy)
+            results, deferred = list(caught_up.results), caught_up.deferred
         for result in results:
             click.echo(
                 json.dumps(
@@ -134,6 +147,8 @@ def gdelt(
                 )
             )
         summary = summarize(results)
+        # Slices past --max-catch-up land on the next runs; the count shows how far behind the landing folder is.
+        summary["deferred"] = len(deferred)
         click.echo(json.dumps({"summary": summary}))
         return 2 if summary["rejected_rows"] and not allow_rejects else 0
 

@@ -1,5 +1,8 @@
 """Land GDELT 2.0 events exports: read `lastupdate.txt`, download, verify, unzip, land atomically, once per slice.
 
+A scheduled run catches up (`land_catch_up`): it lands every slice between the newest one already landed and the one
+`lastupdate.txt` names, oldest first and capped per run, so a failed or late run leaves no permanent gap.
+
 Landed file: `<out>/<YYYYMMDDHHMMSS>.export.CSV`, the archive member's bytes unchanged (tab-separated, no header).
 It appears only complete: bytes go to a dot-prefixed temporary file in the same folder (Spark file sources ignore
 dot files), are fsynced, then renamed. A slice whose file exists is not fetched again, so reruns land nothing twice.
@@ -19,7 +22,7 @@ import time
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from io import BytesIO
 from pathlib import Path
 from typing import Final, Literal
@@ -29,12 +32,18 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from pipelines.gdelt import (
+    DEFAULT_MAX_CATCH_UP,
+    SLICE_MINUTES,
     FeedEntry,
     Rejection,
     export_entry,
     export_file_name,
+    landed_slice_ids,
     parse_export_text,
     parse_lastupdate,
+    parse_slice_id,
+    plan_catch_up,
+    slice_id_of,
     slices_between,
 )
 from pipelines.ingest import IngestError
@@ -260,6 +269,91 @@ def land_latest(
             http.close()
 
 
+@dataclass(frozen=True)
+class CatchUpResult:
+    """One catch-up run: what happened to each slice it asked for, and the slices it left to the next runs."""
+
+    latest: str
+    results: tuple[LandResult, ...]
+    deferred: tuple[str, ...]
+
+
+def _export_url(base_url: str, slice_id: str) -> str:
+    return f"{base_url.rstrip('/')}/{slice_id}.export.CSV.zip"
+
+
+def land_catch_up(
+    base_url: str,
+    out_dir: str | Path,
+    *,
+    max_slices: int = DEFAULT_MAX_CATCH_UP,
+    policy: DownloadPolicy = DownloadPolicy(),  # frozen default
+    session: requests.Session | None = None,
+) -> CatchUpResult:
+    """Land every slice between the newest one in `out_dir` and the one `lastupdate.txt` names, oldest first.
+
+    The landing folder is the only state: its newest `<slice>.export.CSV` is the watermark, so a failed or late
+    run is made good by the next one, and a rerun lands nothing twice. At most `max_slices` slices per run; the
+    rest are returned as `deferred` and land on the following runs. The latest slice is checked against the size
+    and md5 of `lastupdate.txt`; older ones by the zip's CRC-32 only (GDELT lists their checksums solely in the
+    very large `masterfilelist.txt`).
+
+    A slice answering 404 is reported `missing` and asked for again by every later run until a newer slice has
+    landed after it; from then on it is one of GDELT's gaps, and only `--backfill` asks for it again. Any other
+    failure stops the run at that slice (raising IngestError) so the watermark never passes a slice that could not
+    be landed: the next run retries it.
+    """
+    out = Path(out_dir)
+    own_session = session is None
+    http = session or make_session(policy)
+    try:
+        try:
+            entry = export_entry(fetch_feed_entries(base_url, session=http, policy=policy))
+            landed = landed_slice_ids(p.name for p in out.iterdir()) if out.is_dir() else []
+            plan = plan_catch_up(landed, entry.slice_id, max_slices)
+        except ValueError as exc:
+            raise IngestError(f"{base_url.rstrip('/')}/lastupdate.txt: {exc}") from exc
+        if plan.deferred:
+            log.warning(
+                "catching up: landing %d of %d missing slices (%s..%s); %d more (%s..%s) are left to the next runs, "
+                "which land up to %d each (--max-catch-up)",
+                len(plan.to_land),
+                len(plan.to_land) + len(plan.deferred),
+                plan.to_land[0],
+                plan.to_land[-1],
+                len(plan.deferred),
+                plan.deferred[0],
+                plan.deferred[-1],
+                max_slices,
+            )
+        results: list[LandResult] = []
+        for slice_id in plan.to_land:
+            is_latest = slice_id == entry.slice_id
+            try:
+                results.append(
+                    _land_slice(
+                        http,
+                        entry.url if is_latest else _export_url(base_url, slice_id),
+                        slice_id,
+                        out,
+                        policy,
+                        expected_size=entry.size if is_latest else None,
+                        expected_md5=entry.md5 if is_latest else None,
+                    )
+                )
+            except IngestError as exc:
+                following = slice_id_of(parse_slice_id(slice_id) + timedelta(minutes=SLICE_MINUTES))
+                raise IngestError(
+                    f"catch-up stopped at slice {slice_id} after landing {len(results)} of {len(plan.to_land)} "
+                    f"planned slices: {exc} The next run retries from {slice_id}; to give it up for good, land the "
+                    f"slices after it with `--backfill {following} {entry.slice_id}`."
+                ) from exc
+        return CatchUpResult(entry.slice_id, tuple(results), plan.deferred)
+    finally:
+        if own_session:
+            http.close()
+
+
 def land_backfill(
     base_url: str,
     out_dir: str | Path,
@@ -288,9 +382,16 @@ def land_backfill(
     results: list[LandResult] = []
     try:
         for slice_id in slice_ids:
-            url = f"{base_url.rstrip('/')}/{slice_id}.export.CSV.zip"
             results.append(
-                _land_slice(http, url, slice_id, Path(out_dir), policy, expected_size=None, expected_md5=None)
+                _land_slice(
+                    http,
+                    _export_url(base_url, slice_id),
+                    slice_id,
+                    Path(out_dir),
+                    policy,
+                    expected_size=None,
+                    expected_md5=None,
+                )
             )
     finally:
         if own_session:

@@ -49,7 +49,7 @@ def test_environments_differ_only_where_their_config_does(synth):
         # production: classic pipeline compute (policy + its ACL + init script), single-node ingestion clusters
         "databricks_cluster_policy.cluster_policy_pipeline",
         "databricks_permissions.permissions_cluster_policy_pipeline",
-        "databricks_workspace_file.file_init_install_pipeline_dependencies_sh",
+        "databricks_workspace_file.file_init_pipeline_dependencies_sh",
         "databricks_cluster_policy.cluster_policy_jobs",
         "databricks_permissions.permissions_cluster_policy_jobs",
         # staging: a scheduled pipeline has a refresh job (production's is continuous)

@@ -12,12 +12,13 @@ from infra.bundle import bundle_files
 from infra.config import load_environments
 from infra.permissions import SCHEMAS
 from infra.phases import stack_names
-from infra.runtime import TORCH_CPU_INDEX, runtime_dependencies
+from infra.runtime_deps import runtime_dependencies
 from infra.views import secure_views
 from pipelines.ingest.gdelt_loader import CAMEO_FILE_NAME
 from pipelines.settings import PipelineSettings
 
 ENVS = load_environments()
+TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 ENV_NAMES = ("staging", "production")
 DEPS = runtime_dependencies()
 
@@ -151,7 +152,7 @@ def test_pipeline(synth, env_name):
         }
         assert cluster["policy_id"] == "${databricks_cluster_policy.cluster_policy_pipeline.id}"
         (script,) = cluster["init_scripts"]
-        init = synth.resource(stack, "databricks_workspace_file", "file_init_install_pipeline_dependencies_sh")
+        init = synth.resource(stack, "databricks_workspace_file", "file_init_pipeline_dependencies_sh")
         assert script["workspace"]["destination"] == "/Workspace" + init["path"]
         assert base64.b64decode(init["content_base64"]).decode() == DEPS.pipeline_init_script
         assert pipeline["photon"] is env.pipeline.photon
