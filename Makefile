@@ -32,11 +32,14 @@ endif
 # Pure modules: plain values in, plain values out; type-checked strictly.
 MYPY_STRICT := infra/cdk.py infra/toolchain.py infra/phases.py infra/platform_rules.py infra/alerts.py infra/stacks/*.py infra/main.py infra/guards.py lakehouse/preflight.py lakehouse/pipeline_update.py lakehouse/deploy.py infra/config.py infra/permissions.py pipelines/settings.py pipelines/text.py pipelines/correlate.py pipelines/embedding.py lakehouse/evaluate.py infra/views.py infra/bundle.py infra/guard_rules.py infra/inventory.py lakehouse/grants.py lakehouse/plan.py lakehouse/drift.py pipelines/gdelt.py pipelines/ingest/__init__.py pipelines/ingest/landing.py pipelines/ingest/sse.py pipelines/ingest/gdelt_loader.py pipelines/ingest/wikimedia_listener.py pipelines/ingest/cli.py lakehouse/local_feeds.py lakehouse/commands/ingest.py pipelines/cameo.py pipelines/wikimedia.py pipelines/expectations.py pipelines/sources.py lakehouse/sample.py lakehouse/local_run.py policies/grant_targets.py lakehouse/audit.py lakehouse/commands/audit.py infra/observability.py lakehouse/event_log.py lakehouse/report.py infra/runtime_deps.py
 
-.PHONY: help setup synth lint policy test test-runtime run snapshot-update clean FORCE
+.PHONY: help setup synth lint fmt policy test test-fast test-under-load test-runtime run snapshot-update clean FORCE
 
 help:
-	@echo "make run    - set up, synthesize both stacks, then run the pipeline locally on generated sample data"
+	@echo "make run    - set up, synthesize every stack, then run the pipeline locally on generated sample data"
 	@echo "make test   - set up, lint, type-check, synth + checkov, then every test"
+	@echo "make fmt    - ruff: fix what it can, then format"
+	@echo "make test-fast - ruff, mypy and every test that needs no Spark, synth or checkov (about a minute)"
+	@echo "make test-under-load - the whole suite three times in a row while both cores are kept busy"
 	@echo "make setup | synth | lint | policy | test-runtime | snapshot-update | clean"
 
 $(VENV_STAMP): requirements.txt pyproject.toml
@@ -93,6 +96,23 @@ policy: synth
 test: setup lint policy
 	$(BIN)/pytest
 	$(MAKE) --no-print-directory test-runtime
+
+fmt: setup
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+# The quick loop (and the pre-commit hook): no Spark, no synth, no checkov, no pipeline run. Which tests those are is
+# decided by the fixtures they use (tests/conftest.py marks them `heavy`), not by a list kept here.
+test-fast: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy --strict $(MYPY_STRICT)
+	$(BIN)/pytest -q -m "not heavy" -p no:cacheprovider
+
+# CI runs on loaded machines: prove no test depends on wall-clock timing by passing the whole suite three times in a
+# row while a busy loop per core competes for the CPU (scripts/cpu_load.py; stopped when the target ends either way).
+test-under-load: setup
+	$(BIN)/python scripts/cpu_load.py --run "$(MAKE) --no-print-directory test" --repeat 3
 
 test-runtime: $(RUNTIME_STAMP)
 	PYTHONPATH=$(CURDIR) PYSPARK_PYTHON=$(abspath $(RUNTIME_PY)) PYSPARK_DRIVER_PYTHON=$(abspath $(RUNTIME_PY)) \

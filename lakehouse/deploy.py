@@ -16,7 +16,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,7 +79,7 @@ def deploy(
     update_timeout_seconds: float = 3600,
     poll_seconds: float = 15,
     progress: Progress = lambda _msg: None,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], None] | None = None,
     sync_genie: SyncGenie = _sync_genie,
 ) -> DeployResult:
     """Run every deploy step of `env` in order; raise DeployError on the first that fails."""

@@ -64,7 +64,7 @@ def run_update(
     poll_seconds: float = 15.0,
     full_refresh: bool = False,
     progress: Progress = lambda _msg: None,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], None] | None = None,
 ) -> str:
     """Start an update and return its terminal state (COMPLETED, FAILED or CANCELED).
 
@@ -85,7 +85,7 @@ def run_update(
             last = state
         if state in TERMINAL_OK | TERMINAL_BAD:
             return state
-        sleep(poll_seconds)
+        (sleep or time.sleep)(poll_seconds)
     raise PipelineUpdateError(
         f"pipeline {pipeline_id}: update {update_id} still {last} after {timeout_seconds:.0f}s; follow it in the"
         " pipeline's UI or raise --timeout-minutes"

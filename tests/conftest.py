@@ -81,3 +81,18 @@ def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkSession]:
                 pass  # Spark < 4.0 has no SQL functions: the gap stays, and the tests that hit it fail there
     yield session
     session.stop()
+
+
+# Fixtures that make a test slow: a local Spark, a synth of every stack (jsii + the provider bindings), the model.
+HEAVY_FIXTURES = frozenset({"spark", "synth", "stack_reports", "fixture_report", "model_embedder"})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark every test that needs Spark, a synth, checkov or a pipeline run as `heavy`, from what it uses rather than
+    by hand, so `make test-fast` (`-m "not heavy"`) can never silently include one."""
+    heavy = pytest.mark.heavy
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        markers = ("slow", "spark", "realdata")  # realdata tests load the embedding model over ../shared
+        if names & HEAVY_FIXTURES or any(item.get_closest_marker(m) for m in markers):
+            item.add_marker(heavy)
