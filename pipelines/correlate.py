@@ -199,8 +199,8 @@ BACKGROUND_COSINE = 0.1
 # matching pairs lie within about -0.1..0.7). A rule, not a tuned weight: on dev it removes 18 labeled negatives and
 # no positive; GDELT's actor and place fields as the event side hit positives too (docs/correlation.md).
 COUNTRY_MISMATCH_PENALTY = 1.0
-# How many GKG names of each kind (persons, organizations; most mentioned first) join the event's full view. Not
-# tuned (no labeled pair has GKG rows): enough for the central actors of a story, few enough not to drown its slug.
+# How many GKG names of each kind (persons, organizations; most mentioned first) form the event's names view. Not
+# tuned (no labeled pair has GKG rows): enough for the central actors of a story, few enough to stay on topic.
 GKG_NAMES_PER_KIND = 3
 # Rows of the event x edit matrix computed at once: bounds memory to CHUNK_ROWS x n_edits floats per window.
 CHUNK_ROWS = 512
@@ -228,14 +228,15 @@ class ScoringParams:
 SHIPPED = ScoringParams()
 
 
-def event_views(event: Event) -> tuple[str, str]:
-    """The two texts an event is embedded as: `<year> <story slug>` and `<year> <full event text>[. <GKG names>]`.
+def event_views(event: Event) -> tuple[str, ...]:
+    """The texts an event is embedded as: `<year> <story slug>`, `<year> <full event text>` and, when the article's
+    GKG row is known, `<year> <its most mentioned persons and organizations>`. The event's vector is their mean.
 
-    The slug carries the story; the full text adds actors and place (noisy but sometimes decisive) and, when the
-    article's GKG row is known, its most mentioned persons and organizations (the knowledge a slug lacks: a story
-    about "Lebanon's president" is about Michel Aoun); the year makes titles such as "2019 Chilean protests" closer
-    to events of 2019. Without a slug both views are the full text; an event with no text at all has two empty
-    views (zero vectors).
+    The slug carries the story; the full text adds actors and place (noisy but sometimes decisive); the GKG names
+    add the knowledge a slug lacks (a story about "Lebanon's president" is about Michel Aoun). The names get a view
+    of their own: appended to the full text they moved a missed pair by a third as much (docs/correlation.md, "GKG").
+    The year makes titles such as "2019 Chilean protests" closer to events of 2019. Without a slug the first two
+    views are the full text; an event with no text at all has two empty views (zero vectors).
     """
     story = " ".join(url_slug_words(event.source_url))
     full = event.text or story
@@ -243,8 +244,9 @@ def event_views(event: Event) -> tuple[str, str]:
     if not full and not names:  # nothing to say about the event: the zero vector, never a match on the year alone
         return "", ""
     year = event.year or str(_as_utc(event.time).year)
-    full = f"{full}. {names}" if full and names else full or names
-    return f"{year} {story or full}".strip(), f"{year} {full}".strip()
+    full = full or names
+    views = (f"{year} {story or full}".strip(), f"{year} {full}".strip())
+    return (*views, f"{year} {names}") if names else views
 
 
 def edit_embedding_text(edit: Edit) -> str:
@@ -331,7 +333,7 @@ def _country_matrix(country_sets: Sequence[frozenset[str]]) -> npt.NDArray[np.fl
 
 
 class _WindowEmbeddings:
-    """Embeddings of one window's *distinct* texts: an event is the mean of its two view vectors.
+    """Embeddings of one window's *distinct* texts: an event is the mean of its view vectors.
 
     GDELT codes several events per article and an article is edited many times per window, so scoring distinct
     texts (and expanding to rows afterwards) makes a window's cost grow with its distinct stories and titles.
@@ -340,10 +342,12 @@ class _WindowEmbeddings:
     def __init__(self, events: Sequence[Event], edits: Sequence[Edit], embedder: TextEmbedder) -> None:
         event_keys, self.event_index = _distinct([(event_views(e), event_countries(e)) for e in events])
         edit_texts, self.edit_index = _distinct([edit_embedding_text(e) for e in edits])
-        # mean(cos(story, edit), cos(full, edit)) is the product with the mean vector: one matrix product.
-        story = embedder.embed([views[0] for views, _ in event_keys])
-        full = embedder.embed([views[1] for views, _ in event_keys])
-        self.events = np.asarray((story + full) * 0.5, dtype=np.float32)
+        # The mean of an event's view cosines with an edit is the product with the mean view vector: one product.
+        view_counts = np.asarray([len(views) for views, _ in event_keys], dtype=np.intp)
+        views = embedder.embed([text for views, _ in event_keys for text in views])
+        starts = np.concatenate([[0], np.cumsum(view_counts)[:-1]]).astype(np.intp)
+        sums = np.add.reduceat(views, starts, axis=0) if len(event_keys) else views[:0]
+        self.events = np.asarray(sums / view_counts[:, None], dtype=np.float32)
         self.edits = embedder.embed(edit_texts)
         # Country veto inputs: which countries each distinct slug / title names (one-hot over COUNTRIES).
         self.event_countries = _country_matrix([countries for _, countries in event_keys])
@@ -373,11 +377,11 @@ def iter_window_scores(
     """Scores of one window in chunks: yields (event positions, scores[len(positions), n_edits]).
 
     score(event, edit) = cos - EVENT_WEIGHT * r_event - EDIT_WEIGHT * r_edit - COUNTRY_MISMATCH_PENALTY * veto,
-    where cos is the mean cosine of the event's two views with the edit's title, r_event is the event's best cosine
-    among the window's distinct titles and r_edit the mean of the edit's EDIT_NEIGHBOURS best cosines among the
-    window's distinct events (both padded with background partners), and veto is 1 when the title names only
-    countries the event's slug does not name (`pipelines.places.names_other_countries`). The first three terms are
-    a weighted, asymmetric CSLS (Conneau et al., 2018, "Word translation without parallel data"): the edit term
+    where cos is the mean cosine of the event's views (`event_views`) with the edit's title, r_event is the event's
+    best cosine among the window's distinct titles and r_edit the mean of the edit's EDIT_NEIGHBOURS best cosines
+    among the window's distinct events (both padded with background partners), and veto is 1 when the title names
+    only countries the event's slug does not name (`pipelines.places.names_other_countries`). The first three terms
+    are a weighted, asymmetric CSLS (Conneau et al., 2018, "Word translation without parallel data"): the edit term
     removes hubness (a broad title such as "Government" is close to every event), the event term judges a pair
     relative to the event's best partner, which unlike a top-5 mean does not creep up when a window holds more
     titles. The veto does not feed the neighbourhood terms, so it moves no other pair's score. Two passes over
