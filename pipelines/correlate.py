@@ -253,9 +253,9 @@ def edit_embedding_text(edit: Edit) -> str:
     """The text an edit is embedded as: its title (whitespace-normalized).
 
     The edit comment is not embedded: real edit summaries are mostly about the edit ("/* Reception */ clean up,
-    typo(s) fixed"), not the news, and joining them to the title cost 0.06-0.09 F1 on dev with comments from real
-    recent-change captures (docs/correlation.md, "Edit comments"). Title-only texts also repeat across an
-    article's edits, so a window embeds each edited article once.
+    typo(s) fixed"), not the news, and joining them to the title cost 0.076 F1 on dev (three draws of comments from
+    real recent-change captures: 0.052-0.097; docs/correlation.md, "Edit comments"). Title-only texts also repeat
+    across an article's edits, so a window embeds each edited article once.
     """
     return " ".join(edit.title.split())
 
