@@ -9,11 +9,11 @@ The pairs are scored by the engine itself: events are grouped into the pipeline'
 positive when `correlate_window` would return it: score >= threshold and rank <= top_k. The token-overlap
 (Jaccard) baseline scores the same pairs with the same event and edit texts.
 
-Robustness tools (docs/correlation.md, "Robustness"): `story_ids` groups pairs into stories, `story_split_cv`
-calibrates the threshold on some stories and measures it on the others, and `enlarge_windows` / `extras_from_pools`
-+ `score_pairs(..., extras=...)` score the pairs inside windows grown with unlabeled titles and events (from the
-other windows, or from outside the labeled set), to see how F1 at a fixed threshold moves when windows hold more
-texts than the labeled set.
+Robustness tools (docs/correlation.md, "Nested estimate", "Previous round"): `story_ids` groups pairs into
+stories, `story_split_cv` calibrates the threshold on some stories and measures it on the others, and
+`enlarge_windows` / `extras_from_pools` + `score_pairs(..., extras=...)` score the pairs inside windows grown with
+unlabeled titles and events (from the other windows, or from outside the labeled set), to see how F1 at a fixed
+threshold moves when windows hold more texts than the labeled set.
 
 Nested cross-validation (docs/correlation.md, "Nested estimate"): `outer_folds` holds out whole slices or groups of
 stories; `nested_cv` chooses, on the training part of each outer fold only, one of several scorings (candidate

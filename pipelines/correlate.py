@@ -182,7 +182,7 @@ def group_by_window(items: Iterable[T], time_of: Callable[[T], datetime], window
 # to a window rarely beats an event's best partner, so this term barely moves when windows grow. r_edit is the mean
 # of the edit's EDIT_NEIGHBOURS best event cosines: how "hub-like" (close to many events) the title is. Chosen on
 # ../shared/bench/pairs_dev.jsonl for story-split CV F1 and for stability when windows are enlarged with extra
-# titles and events (docs/correlation.md, "Robustness"); the former symmetric CSLS (5 and 5, weights 1/2) lost
+# titles and events (docs/correlation.md, "Previous round"); the former symmetric CSLS (5 and 5, weights 1/2) lost
 # 0.03 F1 when windows grew 1.8x. Re-choosing them on every training split of nested cross-validation (`lakehouse
 # evaluate --nested`) costs 0.014-0.018 of the nested F1: they were tuned on dev, and that is the price of it.
 EVENT_NEIGHBOURS = 1
@@ -195,9 +195,9 @@ EDIT_WEIGHT = 0.375
 BACKGROUND_COSINE = 0.1
 # The country veto: a title that names only countries the event's URL slug does not name, while the slug names
 # some ("2019 Bolivian protests" for .../european-executive-condemns-violence-in-chile), is another country's story.
-# Such a pair loses 1.0, which takes it below any threshold on this score's scale (hubness-corrected cosines of
-# matching pairs lie within about -0.1..0.7). A rule, not a tuned weight: on dev it removes 18 labeled negatives and
-# no positive; GDELT's actor and place fields as the event side hit positives too (docs/correlation.md).
+# Such a pair loses 1.0: a corrected cosine is at most 0.645 (cos 1 with the padding), so a vetoed pair scores at
+# most -0.355, below any threshold this scale can use. A rule, not a tuned weight: on dev it removes 18 labeled
+# negatives and no positive; GDELT's actor and place fields as the event side hit positives (docs/correlation.md).
 COUNTRY_MISMATCH_PENALTY = 1.0
 # How many GKG names of each kind (persons, organizations; most mentioned first) form the event's names view. Not
 # tuned (no labeled pair has GKG rows): enough for the central actors of a story, few enough to stay on topic.
@@ -354,7 +354,7 @@ class _WindowEmbeddings:
         self.edit_countries = _country_matrix([countries_named(t) for t in edit_texts])
 
     def cosines(self, rows: slice) -> npt.NDArray[np.float32]:
-        """Mean cosine over the two event views: distinct events in `rows` x every distinct edit text."""
+        """Mean cosine over the event's views: distinct events in `rows` x every distinct title."""
         return np.asarray(self.events[rows] @ self.edits.T, dtype=np.float32)
 
     def other_countries(self, rows: slice) -> npt.NDArray[np.bool_]:
