@@ -154,7 +154,7 @@ NOISE_URLS: tuple[str, ...] = (
     "https://www.localnews12.com/business/regional-bakery-chain-reports-record-quarterly-sales",
     "https://www.citypaper.com/arts/jazz-quartet-announces-winter-concert-series",
     "https://www.techdigest.com/reviews/budget-smartphone-battery-life-test",
-    "https://www.bizjournal.com/startups/startup-raises-seed-funding-for-payroll-app",
+    "https://www.bizjournal.com/startups/payroll-software-startup-opens-new-office",
     "https://www.countyherald.com/community/farmers-market-moves-indoors-for-winter",
     "https://www.dailyrecord.com/story/news/local/zoning-board-approves-apartment-complex",
 )

@@ -5,12 +5,16 @@ embedding model is reached only through the `Embedder` passed in). The pipeline 
 (`mapInPandas` over rows grouped by window); `lakehouse evaluate` calls the same code on labeled pairs.
 
 API
-- `Event(event_id, time, text, source_url="", actors=(), place="", year="")`: build with `Event.from_gdelt`
-  from a GDELT row mapping (codebook column names) so text building is the same everywhere.
-- `Edit(edit_id, time, title, comment="")`: a recentchange edit; the comment may be empty.
+- `Event(event_id, time, text, source_url="", actors=(), place="", year="", persons=(), organizations=())`: build
+  with `Event.from_gdelt` from a GDELT row mapping (codebook column names) so text building is the same everywhere;
+  `persons`/`organizations` are the names the article's GKG row lists (optional: empty without GKG).
+- `Edit(edit_id, time, title, comment="")`: a recentchange edit; the comment may be empty (it is not scored: see
+  `edit_embedding_text`).
 - `Match(event_id, edit_id, score, rank)`: rank 1 is the best edit for that event in that window.
 - `correlate_window(events, edits, embedder, *, threshold, top_k) -> list[Match]`: every (event, edit) pair of
   one window whose score is >= threshold, at most `top_k` per event, grouped by event, best first.
+- `embedding_texts(item)`: every text the engine embeds for an event or edit; `StoredVectors` serves vectors of
+  those texts computed earlier (the streaming pipeline embeds each row once and scores windows later).
 - `correlate(events, edits, embedder, *, window_hours, threshold, top_k)`: assigns both sides to windows and
   runs `correlate_window` per window, so pairs across windows are never compared.
 - Window helpers (`window_start`, `window_bounds`, `watermark`, `is_late`) mirror Spark's tumbling `window()`
@@ -29,6 +33,8 @@ from typing import Protocol, TypeVar
 import numpy as np
 import numpy.typing as npt
 
+from pipelines.gkg import GkgRecord
+from pipelines.places import COUNTRIES, countries_named
 from pipelines.text import EventFields, build_edit_text, build_event_text, url_slug_words
 
 Vectors = npt.NDArray[np.float32]
@@ -46,7 +52,12 @@ class TextEmbedder(Protocol):
 
 @dataclass(frozen=True)
 class Event:
-    """A GDELT event as the engine sees it. `text` is `build_event_text(...)`; the other fields feed signals."""
+    """A GDELT event as the engine sees it. `text` is `build_event_text(...)`; the other fields feed signals.
+
+    `persons` and `organizations` are optional: the names the article's GKG 2.1 row lists (`V2Persons`,
+    `V2Organizations` of the row whose DocumentIdentifier is the event's SOURCEURL), most mentioned first. Without
+    GKG they are empty and the engine scores exactly as before they existed.
+    """
 
     event_id: str
     time: datetime
@@ -55,9 +66,11 @@ class Event:
     actors: tuple[str, ...] = ()
     place: str = ""
     year: str = ""
+    persons: tuple[str, ...] = ()
+    organizations: tuple[str, ...] = ()
 
     @classmethod
-    def from_fields(cls, event_id: str, time: datetime, fields: EventFields) -> Event:
+    def from_fields(cls, event_id: str, time: datetime, fields: EventFields, *, gkg: GkgRecord | None = None) -> Event:
         return cls(
             event_id=event_id,
             time=time,
@@ -66,15 +79,18 @@ class Event:
             actors=tuple(a for a in (fields.actor1_name, fields.actor2_name) if a),
             place=fields.place,
             year=fields.year,
+            persons=gkg.persons if gkg else (),
+            organizations=gkg.organizations if gkg else (),
         )
 
     @classmethod
-    def from_gdelt(cls, row: Mapping[str, str | None], time: datetime) -> Event:
-        """From a GDELT row keyed by codebook names (GLOBALEVENTID, Actor1Name, EventDescription, SOURCEURL...)."""
+    def from_gdelt(cls, row: Mapping[str, str | None], time: datetime, *, gkg: GkgRecord | None = None) -> Event:
+        """From a GDELT row keyed by codebook names (GLOBALEVENTID, Actor1Name, EventDescription, SOURCEURL...),
+        plus, when given, the GKG row of its article (`pipelines.gkg.records_by_url(...)[SOURCEURL]`)."""
         event_id = (row.get("GLOBALEVENTID") or "").strip()
         if not event_id:
             raise ValueError("GDELT row has no GLOBALEVENTID: every event needs its id to be correlated")
-        return cls.from_fields(event_id, time, EventFields.from_gdelt(row))
+        return cls.from_fields(event_id, time, EventFields.from_gdelt(row), gkg=gkg)
 
 
 @dataclass(frozen=True)
@@ -88,6 +104,7 @@ class Edit:
 
     @property
     def text(self) -> str:
+        """Title and cleaned comment, for display and lexical baselines (the engine embeds the title only)."""
         return build_edit_text(self.title, self.comment)
 
 
@@ -165,8 +182,9 @@ def group_by_window(items: Iterable[T], time_of: Callable[[T], datetime], window
 # to a window rarely beats an event's best partner, so this term barely moves when windows grow. r_edit is the mean
 # of the edit's EDIT_NEIGHBOURS best event cosines: how "hub-like" (close to many events) the title is. Chosen on
 # ../shared/bench/pairs_dev.jsonl for story-split CV F1 and for stability when windows are enlarged with extra
-# titles and events (docs/correlation.md, "Robustness"); the former symmetric CSLS (5 and 5, weights 1/2) lost
-# 0.03 F1 when windows grew 1.8x.
+# titles and events (docs/correlation.md, "Previous round"); the former symmetric CSLS (5 and 5, weights 1/2) lost
+# 0.03 F1 when windows grew 1.8x. Re-choosing them on every training split of nested cross-validation (`lakehouse
+# evaluate --nested`) costs 0.014-0.018 of the nested F1: they were tuned on dev, and that is the price of it.
 EVENT_NEIGHBOURS = 1
 EDIT_NEIGHBOURS = 5
 EVENT_WEIGHT = 0.25
@@ -175,23 +193,76 @@ EDIT_WEIGHT = 0.375
 # Every neighbourhood is padded with such virtual partners (as many as its size), so a tiny window (one event, one
 # edit) is not judged against itself and the correction never rewards a pair just for beating unrelated neighbours.
 BACKGROUND_COSINE = 0.1
+# The country veto: a title that names only countries the event's URL slug does not name, while the slug names
+# some ("2019 Bolivian protests" for .../european-executive-condemns-violence-in-chile), is another country's story.
+# Such a pair loses 1.0: a corrected cosine is at most 0.645 (cos 1 with the padding), so a vetoed pair scores at
+# most -0.355, below any threshold this scale can use. A rule, not a tuned weight: on dev it removes 18 labeled
+# negatives and no positive; GDELT's actor and place fields as the event side hit positives (docs/correlation.md).
+COUNTRY_MISMATCH_PENALTY = 1.0
+# How many GKG names of each kind (persons, organizations; most mentioned first) form the event's names view. Not
+# tuned (no labeled pair has GKG rows): enough for the central actors of a story, few enough to stay on topic.
+GKG_NAMES_PER_KIND = 3
 # Rows of the event x edit matrix computed at once: bounds memory to CHUNK_ROWS x n_edits floats per window.
 CHUNK_ROWS = 512
 
 
-def event_views(event: Event) -> tuple[str, str]:
-    """The two texts an event is embedded as: `<year> <story slug>` and `<year> <full event text>`.
+@dataclass(frozen=True)
+class ScoringParams:
+    """The scoring constants as one value: the shipped engine uses `SHIPPED`; evaluation re-chooses them per
+    training split to measure how much tuning them on dev is worth (nested cross-validation)."""
 
-    The slug carries the story; the full text adds actors and place (noisy but sometimes decisive); the year makes
-    titles such as "2019 Chilean protests" closer to events of 2019. Without a slug both views are the full text;
-    an event with no text at all has two empty views (zero vectors).
+    event_weight: float = EVENT_WEIGHT
+    edit_weight: float = EDIT_WEIGHT
+    event_neighbours: int = EVENT_NEIGHBOURS
+    edit_neighbours: int = EDIT_NEIGHBOURS
+    country_penalty: float = COUNTRY_MISMATCH_PENALTY
+
+    def __post_init__(self) -> None:
+        if self.event_neighbours < 1 or self.edit_neighbours < 1:
+            raise ValueError(
+                f"neighbourhoods must hold at least 1 partner (event {self.event_neighbours}, edit "
+                f"{self.edit_neighbours})"
+            )
+
+
+SHIPPED = ScoringParams()
+
+
+def event_views(event: Event) -> tuple[str, ...]:
+    """The texts an event is embedded as: `<year> <story slug>`, `<year> <full event text>` and, when the article's
+    GKG row is known, `<year> <its most mentioned persons and organizations>`. The event's vector is their mean.
+
+    The slug carries the story; the full text adds actors and place (noisy but sometimes decisive); the GKG names
+    add the knowledge a slug lacks (a story about "Lebanon's president" is about Michel Aoun). The names get a view
+    of their own: appended to the full text they moved a missed pair by a third as much (docs/correlation.md, "GKG").
+    The year makes titles such as "2019 Chilean protests" closer to events of 2019. Without a slug the first two
+    views are the full text; an event with no text at all has two empty views (zero vectors).
     """
     story = " ".join(url_slug_words(event.source_url))
     full = event.text or story
-    if not full:  # nothing to say about the event: the zero vector, never a match on the year alone
+    names = ", ".join((*event.persons[:GKG_NAMES_PER_KIND], *event.organizations[:GKG_NAMES_PER_KIND]))
+    if not full and not names:  # nothing to say about the event: the zero vector, never a match on the year alone
         return "", ""
     year = event.year or str(_as_utc(event.time).year)
-    return f"{year} {story or full}".strip(), f"{year} {full}".strip()
+    full = full or names
+    views = (f"{year} {story or full}".strip(), f"{year} {full}".strip())
+    return (*views, f"{year} {names}") if names else views
+
+
+def edit_embedding_text(edit: Edit) -> str:
+    """The text an edit is embedded as: its title (whitespace-normalized).
+
+    The edit comment is not embedded: real edit summaries are mostly about the edit ("/* Reception */ clean up,
+    typo(s) fixed"), not the news, and joining them to the title cost 0.076 F1 on dev (three draws of comments from
+    real recent-change captures: 0.052-0.097; docs/correlation.md, "Edit comments"). Title-only texts also repeat
+    across an article's edits, so a window embeds each edited article once.
+    """
+    return " ".join(edit.title.split())
+
+
+def event_countries(event: Event) -> frozenset[str]:
+    """The countries the event's URL slug names (the event side of the country veto; empty without a slug)."""
+    return countries_named(" ".join(url_slug_words(event.source_url)))
 
 
 def embedding_texts(item: Event | Edit) -> tuple[str, ...]:
@@ -200,7 +271,7 @@ def embedding_texts(item: Event | Edit) -> tuple[str, ...]:
     The contract between scoring and wherever vectors are computed: a pipeline that embeds each row once and scores
     windows later from stored vectors embeds exactly these texts, and `StoredVectors` serves them back.
     """
-    texts = event_views(item) if isinstance(item, Event) else (item.text,)
+    texts = event_views(item) if isinstance(item, Event) else (edit_embedding_text(item),)
     return tuple(dict.fromkeys(t for t in texts if t))
 
 
@@ -250,45 +321,77 @@ def _distinct(keys: Sequence[T]) -> tuple[list[T], npt.NDArray[np.intp]]:
     return list(position), index
 
 
+_COUNTRY_COLUMN = {country: i for i, country in enumerate(COUNTRIES)}
+
+
+def _country_matrix(country_sets: Sequence[frozenset[str]]) -> npt.NDArray[np.float32]:
+    """One row per text, one column per country (`pipelines.places.COUNTRIES`): 1 where the text names it."""
+    out = np.zeros((len(country_sets), len(COUNTRIES)), dtype=np.float32)
+    for row, countries in enumerate(country_sets):
+        out[row, [_COUNTRY_COLUMN[c] for c in countries]] = 1.0
+    return out
+
+
 class _WindowEmbeddings:
-    """Embeddings of one window's *distinct* texts: an event is the mean of its two view vectors.
+    """Embeddings of one window's *distinct* texts: an event is the mean of its view vectors.
 
     GDELT codes several events per article and an article is edited many times per window, so scoring distinct
     texts (and expanding to rows afterwards) makes a window's cost grow with its distinct stories and titles.
     """
 
     def __init__(self, events: Sequence[Event], edits: Sequence[Edit], embedder: TextEmbedder) -> None:
-        event_keys, self.event_index = _distinct([event_views(e) for e in events])
-        edit_texts, self.edit_index = _distinct([e.text for e in edits])
-        # mean(cos(story, edit), cos(full, edit)) is the product with the mean vector: one matrix product.
-        story = embedder.embed([key[0] for key in event_keys])
-        full = embedder.embed([key[1] for key in event_keys])
-        self.events = np.asarray((story + full) * 0.5, dtype=np.float32)
+        event_keys, self.event_index = _distinct([(event_views(e), event_countries(e)) for e in events])
+        edit_texts, self.edit_index = _distinct([edit_embedding_text(e) for e in edits])
+        # The mean of an event's view cosines with an edit is the product with the mean view vector: one product.
+        view_counts = np.asarray([len(views) for views, _ in event_keys], dtype=np.intp)
+        views = embedder.embed([text for views, _ in event_keys for text in views])
+        starts = np.concatenate([[0], np.cumsum(view_counts)[:-1]]).astype(np.intp)
+        sums = np.add.reduceat(views, starts, axis=0) if len(event_keys) else views[:0]
+        self.events = np.asarray(sums / view_counts[:, None], dtype=np.float32)
         self.edits = embedder.embed(edit_texts)
+        # Country veto inputs: which countries each distinct slug / title names (one-hot over COUNTRIES).
+        self.event_countries = _country_matrix([countries for _, countries in event_keys])
+        self.edit_countries = _country_matrix([countries_named(t) for t in edit_texts])
 
     def cosines(self, rows: slice) -> npt.NDArray[np.float32]:
-        """Mean cosine over the two event views: distinct events in `rows` x every distinct edit text."""
+        """Mean cosine over the event's views: distinct events in `rows` x every distinct title."""
         return np.asarray(self.events[rows] @ self.edits.T, dtype=np.float32)
+
+    def other_countries(self, rows: slice) -> npt.NDArray[np.bool_]:
+        """True where both the slug and the title name countries and share none (`names_other_countries`)."""
+        events = self.event_countries[rows]
+        shared = events @ self.edit_countries.T
+        event_names_one = np.asarray(events.sum(axis=1) > 0)
+        title_names_one = np.asarray(self.edit_countries.sum(axis=1) > 0)
+        return np.asarray(event_names_one[:, None] & title_names_one[None, :] & (shared == 0), dtype=np.bool_)
 
 
 def iter_window_scores(
-    events: Sequence[Event], edits: Sequence[Edit], embedder: TextEmbedder, *, chunk_rows: int = CHUNK_ROWS
+    events: Sequence[Event],
+    edits: Sequence[Edit],
+    embedder: TextEmbedder,
+    *,
+    chunk_rows: int = CHUNK_ROWS,
+    params: ScoringParams = SHIPPED,
 ) -> Iterator[tuple[npt.NDArray[np.intp], npt.NDArray[np.float32]]]:
     """Scores of one window in chunks: yields (event positions, scores[len(positions), n_edits]).
 
-    score(event, edit) = cos - EVENT_WEIGHT * r_event - EDIT_WEIGHT * r_edit, where cos is the mean cosine of the
-    event's two views with the edit text, r_event is the event's best cosine among the window's distinct edit texts
-    and r_edit the mean of the edit's EDIT_NEIGHBOURS best cosines among the window's distinct events (both padded
-    with background partners). This is a weighted, asymmetric CSLS (Conneau et al., 2018, "Word translation without
-    parallel data"): the edit term removes hubness (a broad title such as "Government" is close to every event),
-    the event term judges a pair relative to the event's best partner, which unlike a top-5 mean does not creep up
-    when a window holds more titles. Two passes over chunks of distinct events keep memory at chunk_rows x distinct
-    edit texts; each pass is one matrix product per chunk. Every event position appears in exactly one chunk.
+    score(event, edit) = cos - EVENT_WEIGHT * r_event - EDIT_WEIGHT * r_edit - COUNTRY_MISMATCH_PENALTY * veto,
+    where cos is the mean cosine of the event's views (`event_views`) with the edit's title, r_event is the event's
+    best cosine among the window's distinct titles and r_edit the mean of the edit's EDIT_NEIGHBOURS best cosines
+    among the window's distinct events (both padded with background partners), and veto is 1 when the title names
+    only countries the event's slug does not name (`pipelines.places.names_other_countries`). The first three terms
+    are a weighted, asymmetric CSLS (Conneau et al., 2018, "Word translation without parallel data"): the edit term
+    removes hubness (a broad title such as "Government" is close to every event), the event term judges a pair
+    relative to the event's best partner, which unlike a top-5 mean does not creep up when a window holds more
+    titles. The veto does not feed the neighbourhood terms, so it moves no other pair's score. Two passes over
+    chunks of distinct events keep memory at chunk_rows x distinct titles; each pass is one matrix product per chunk.
+    Every event position appears in exactly one chunk.
     """
     if not events or not edits:
         return
     vectors = _WindowEmbeddings(events, edits, embedder)
-    k = EDIT_NEIGHBOURS
+    k = params.edit_neighbours
     n_distinct = vectors.events.shape[0]
     chunks = [slice(i, min(i + chunk_rows, n_distinct)) for i in range(0, n_distinct, chunk_rows)]
     # Pass 1: every edit text's k best cosines over all distinct events (a running top-k across chunks).
@@ -300,17 +403,21 @@ def iter_window_scores(
     # Pass 2: the corrected scores, chunk by chunk, expanded back to event positions and edit columns.
     for rows in chunks:
         cos = vectors.cosines(rows)
-        r_event = _top_mean(cos, EVENT_NEIGHBOURS, axis=1)
-        distinct_scores = cos - EVENT_WEIGHT * r_event[:, None] - EDIT_WEIGHT * r_edit[None, :]
+        r_event = _top_mean(cos, params.event_neighbours, axis=1)
+        distinct_scores = cos - params.event_weight * r_event[:, None] - params.edit_weight * r_edit[None, :]
+        if params.country_penalty:
+            distinct_scores = distinct_scores - params.country_penalty * vectors.other_countries(rows)
         positions = np.flatnonzero((vectors.event_index >= rows.start) & (vectors.event_index < rows.stop))
         local = vectors.event_index[positions] - rows.start
         yield positions, np.asarray(distinct_scores[local][:, vectors.edit_index], dtype=np.float32)
 
 
-def window_scores(events: Sequence[Event], edits: Sequence[Edit], embedder: TextEmbedder) -> npt.NDArray[np.float32]:
+def window_scores(
+    events: Sequence[Event], edits: Sequence[Edit], embedder: TextEmbedder, *, params: ScoringParams = SHIPPED
+) -> npt.NDArray[np.float32]:
     """The full (n_events, n_edits) score matrix of one window (for evaluation and small windows)."""
     out = np.zeros((len(events), len(edits)), dtype=np.float32)
-    for positions, chunk in iter_window_scores(events, edits, embedder):
+    for positions, chunk in iter_window_scores(events, edits, embedder, params=params):
         out[positions] = chunk
     return out
 
@@ -362,18 +469,20 @@ def correlate_window(
     *,
     threshold: float,
     top_k: int,
+    params: ScoringParams = SHIPPED,
 ) -> list[Match]:
     """Matches of one window's events and edits: score >= threshold, at most `top_k` per event, best first.
 
     Only pairs inside this window are scored (the blocking: a window's cost is n_events x n_edits of that window,
-    computed in row chunks); each distinct text is embedded once through the embedder's cache.
+    computed in row chunks); each distinct text is embedded once through the embedder's cache. `params` is for
+    evaluation; the pipeline uses the shipped constants.
     """
     if top_k < 1:
         raise ValueError(f"top_k={top_k} must be at least 1")
     event_ids = [e.event_id for e in events]
     edit_ids = [e.edit_id for e in edits]
     matches: list[Match] = []
-    for positions, chunk in iter_window_scores(events, edits, embedder):
+    for positions, chunk in iter_window_scores(events, edits, embedder, params=params):
         ids = [event_ids[p] for p in positions]
         matches.extend(top_k_matches(ids, edit_ids, chunk, threshold=threshold, top_k=top_k))
     return matches

@@ -16,17 +16,22 @@ from lakehouse.evaluate import (
     LabeledPair,
     PairsFileError,
     ScoredPair,
+    TooFewStoriesError,
     WindowExtras,
     calibrate,
+    calibrate_by_scan,
     enlarge_windows,
+    extras_from_pools,
     jaccard,
     load_pairs,
     metrics_at,
+    nested_cv,
+    outer_folds,
     score_pairs,
     story_ids,
     story_split_cv,
 )
-from pipelines.correlate import window_start
+from pipelines.correlate import ScoringParams, window_start
 from pipelines.embedding import Embedder
 from pipelines.text import content_tokens
 
@@ -202,3 +207,162 @@ def test_story_split_cv_calibrates_on_other_stories() -> None:
     assert max(story_split_cv(inverted, folds=5, repeats=3)) < 0.7
     with pytest.raises(ValueError, match="cannot fill 20 folds"):
         story_split_cv(separable, folds=20)
+
+
+# ------------------------------------------------------------------------------------- calibration, nested CV
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_fast_calibration_chooses_what_the_cut_by_cut_scan_chooses(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 60))
+    scores = np.round(rng.normal(size=n), 2).tolist()  # rounded: many ties
+    labels = rng.integers(0, 2, size=n).tolist()
+    eligible = (rng.random(n) < 0.8).tolist()
+    assert calibrate(scores, labels, eligible) == calibrate_by_scan(scores, labels, eligible)
+    assert calibrate(scores, labels) == calibrate_by_scan(scores, labels)
+
+
+def test_calibration_with_nothing_eligible_predicts_nothing() -> None:
+    best = calibrate([0.5, 0.2], [1, 0], [False, False])
+    assert best.threshold == float("inf") and best.true_positives == 0
+
+
+def synthetic_pairs(n_stories: int = 12, slices: tuple[str, ...] = (OCT, JAN, "20151027220000")) -> list[LabeledPair]:
+    """Stories of one event each (1 positive, 3 negatives), spread over the slices."""
+    out = []
+    for story in range(n_stories):
+        added = slices[story % len(slices)]
+        for k in range(4):
+            out.append(labeled(str(story), f"https://x.com/story-{story}", f"T{story}-{k}", int(k == 0), added))
+    return out
+
+
+def test_outer_folds_hold_out_whole_stories_and_whole_slices() -> None:
+    pairs = synthetic_pairs()
+    stories = story_ids(pairs)
+    by_slice = outer_folds(pairs, "slice")
+    assert [len(f.test) for f in by_slice] == [16, 16, 16]
+    assert sorted(i for f in by_slice for i in f.test) == list(range(len(pairs)))
+    assert all(len({pairs[i].event["DATEADDED"] for i in f.test}) == 1 for f in by_slice)
+    by_story = outer_folds(pairs, "story", folds=3, repeats=2, seed=5)
+    assert len(by_story) == 6
+    for repeat in (by_story[:3], by_story[3:]):
+        assert sorted(i for f in repeat for i in f.test) == list(range(len(pairs)))  # a partition
+        held = [{stories[i] for i in f.test} for f in repeat]
+        assert not (held[0] & held[1]) and not (held[1] & held[2]) and not (held[0] & held[2])
+        for fold in repeat:  # stratified: every fold holds stories of every slice
+            assert len({pairs[i].event["DATEADDED"] for i in fold.test}) == 3
+    assert outer_folds(pairs, "story", folds=3, repeats=2, seed=5) == by_story  # seeded
+
+
+def scored(pairs: list[LabeledPair], scores: list[float]) -> list[ScoredPair]:
+    return [ScoredPair(p, s, 1) for p, s in zip(pairs, scores, strict=True)]
+
+
+def test_nested_cv_never_reads_a_held_out_label() -> None:
+    pairs = synthetic_pairs()
+    rng = np.random.default_rng(3)
+    candidates = {
+        "noisy": scored(pairs, [p.label + rng.normal(scale=0.6) for p in pairs]),
+        "sharp": scored(pairs, [p.label + rng.normal(scale=0.2) for p in pairs]),
+    }
+    folds = outer_folds(pairs, "story", folds=3, repeats=2)
+    results = nested_cv(pairs, candidates, folds, inner_folds=3, inner_repeats=2)
+    assert all(r.chosen == "sharp" for r in results)
+    for fold, result in zip(folds, results, strict=True):
+        # Flip every held-out label: the choice and the threshold must not move (only the measured F1 may).
+        flipped = [
+            LabeledPair(p.pair_id, p.event, p.edit_title, p.edit_comment, 1 - p.label) if i in fold.test else p
+            for i, p in enumerate(pairs)
+        ]
+        again = nested_cv(
+            flipped,
+            {name: scored(flipped, [s.score for s in c]) for name, c in candidates.items()},
+            [fold],
+            inner_folds=3,
+            inner_repeats=2,
+        )[0]
+        assert (again.chosen, again.threshold) == (result.chosen, result.threshold)
+
+
+def test_nested_cv_prefers_the_first_candidate_on_a_tie_and_reports_every_fold() -> None:
+    pairs = synthetic_pairs()
+    perfect = scored(pairs, [float(p.label) for p in pairs])
+    results = nested_cv(pairs, {"first": perfect, "same": perfect}, outer_folds(pairs, "slice"))
+    assert [r.chosen for r in results] == ["first"] * 3
+    assert all(r.metrics.f1 == 1.0 for r in results)
+    with pytest.raises(ValueError, match="at least one candidate"):
+        nested_cv(pairs, {}, outer_folds(pairs, "slice"))
+
+
+def test_extras_from_pools_draw_only_outside_titles_and_other_urls() -> None:
+    oct_start = window_start(datetime(2019, 10, 24, 14, 30, tzinfo=UTC), 4)
+    pool_events = [
+        {"GLOBALEVENTID": "100", "SOURCEURL": "https://x.com/elijah-cummings-funeral-baltimore"},  # a labeled URL
+        {"GLOBALEVENTID": "101", "SOURCEURL": "https://n.com/essex-lorry-deaths-inquiry"},
+        {"GLOBALEVENTID": "102", "SOURCEURL": "https://n.com/brexit-vote-delayed"},
+    ]
+    outside = ["Kukulkan", "Truth Killer", "1931 Peruvian Primera División", "Apple Pay"]
+    extras = extras_from_pools(
+        TWO_WINDOWS, titles=outside, events={oct_start: pool_events}, title_factor=2.0, event_factor=2.0, seed=1
+    )
+    october = extras[oct_start]
+    assert set(october.titles) <= set(outside) - {"Kukulkan"}  # never a title the window already holds
+    assert len(october.titles) == 3  # 3 own titles -> 3 more (all the pool has left)
+    assert {e["GLOBALEVENTID"] for e in october.events} == {"101", "102"}  # 4 own events; the labeled URL excluded
+    assert (
+        extras_from_pools(
+            TWO_WINDOWS, titles=outside, events={oct_start: pool_events}, title_factor=2.0, event_factor=2.0, seed=1
+        )
+        == extras
+    )
+    with pytest.raises(ValueError, match="only enlarges"):
+        extras_from_pools(TWO_WINDOWS, titles=outside, title_factor=0.5)
+
+
+def test_scoring_params_reach_the_scores() -> None:
+    embedder = Embedder(encode=BagOfWords(), dim=256)
+    shipped = score_pairs(TWO_WINDOWS, embedder)
+    no_correction = score_pairs(
+        TWO_WINDOWS, embedder, params=ScoringParams(event_weight=0.0, edit_weight=0.0, country_penalty=0.0)
+    )
+    assert [s.score for s in no_correction] != [s.score for s in shipped]
+    assert all(a.score >= b.score for a, b in zip(no_correction, shipped, strict=True))  # corrections only subtract
+
+
+def test_cli_nested_reports_every_procedure_on_both_splits(tmp_path: Path) -> None:
+    slices = ("20191024143000", "20190121220000", "20151027220000")
+    topics = ["elijah cummings funeral", "chilean protests santiago", "zimbabwe fuel protests", "brexit vote delayed"]
+    lines = []
+    for s, slice_id in enumerate(slices):
+        for t, topic in enumerate(topics):
+            event = {
+                "GLOBALEVENTID": f"{s}{t}",
+                "SQLDATE": slice_id[:8],
+                "DATEADDED": slice_id,
+                "SOURCEURL": f"https://x{s}.com/{topic.replace(' ', '-')}",
+            }
+            for k, other in enumerate(topics):
+                edit = {"title": other.title(), "comment": ""}
+                lines.append(json.dumps({"pair_id": f"{s}{t}{k}", "event": event, "edit": edit, "label": int(k == t)}))
+    path = write(tmp_path, lines)
+    result = CliRunner().invoke(main, ["evaluate", "--pairs", str(path), "--json", "--nested"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output.strip().splitlines()[-1])
+    assert {"precision", "recall", "f1", "threshold", "n_pairs"} <= set(report)
+    nested = report["nested"]
+    assert {(n["scheme"], len(n["folds"])) for n in nested} == {("slice", 3), ("story", 15)}
+    assert len({n["procedure"] for n in nested}) == 3
+    assert all(0.0 <= n["worst_f1"] <= n["mean_f1"] <= 1.0 for n in nested)
+    text = CliRunner().invoke(main, ["evaluate", "--pairs", str(path), "--nested"])
+    assert text.exit_code == 0 and text.output.count("nested (") == 6
+    # One slice cannot be held out against another: a clear error, not a traceback.
+    one_slice = write(tmp_path, [json.dumps(p) for p in PAIRS])
+    few = CliRunner().invoke(main, ["evaluate", "--pairs", str(one_slice), "--nested"])
+    assert few.exit_code == 1 and "holding out a slice needs at least two" in few.output
+
+
+def test_story_folds_need_as_many_stories_as_folds() -> None:
+    with pytest.raises(TooFewStoriesError, match="hold 3 stories: story-split cross-validation needs at least 5"):
+        outer_folds(TWO_WINDOWS, "story", folds=5)

@@ -6,6 +6,7 @@ that share words are close, texts that share none are orthogonal.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -16,8 +17,10 @@ import pytest
 import pipelines.correlate as correlate_module
 from pipelines.correlate import (
     BACKGROUND_COSINE,
+    COUNTRY_MISMATCH_PENALTY,
     EDIT_WEIGHT,
     EVENT_WEIGHT,
+    SHIPPED,
     Edit,
     Event,
     Match,
@@ -37,6 +40,7 @@ from pipelines.correlate import (
     window_start,
 )
 from pipelines.embedding import Embedder
+from pipelines.gkg import gkg_row, parse_gkg_fields
 from pipelines.text import content_tokens
 
 T0 = datetime(2019, 10, 24, 14, 30, tzinfo=UTC)
@@ -210,14 +214,26 @@ def test_hub_title_close_to_every_event_is_penalized(embedder: Embedder) -> None
     assert scores[1:, 0].max() < scores[0, 1]
 
 
-def test_works_with_and_without_edit_comments(embedder: Embedder) -> None:
+def test_edit_comments_are_not_scored(embedder: Embedder) -> None:
+    # Real edit summaries are about the edit, not the news ("/* Reception */ clean up"): embedded with the title they
+    # cost F1 (docs/correlation.md, "Edit comments"), so the engine scores the title alone, with or without a comment.
     events = [event("1", "https://x.com/2019/01/21/zimbabwe-fuel-protests-crackdown")]
     without = correlate_window(events, [edit("a", "Zimbabwe")], embedder, threshold=0.0, top_k=1)
-    with_comment = correlate_window(
-        events, [edit("a", "Zimbabwe", comment="/* Protests */ fuel price crackdown")], embedder, threshold=0.0, top_k=1
-    )
-    assert [m.edit_id for m in without] == ["a"] and [m.edit_id for m in with_comment] == ["a"]
-    assert with_comment[0].score > without[0].score  # the comment's words add evidence
+    noisy = edit("a", "Zimbabwe", comment="/* Reception */ clean up, [[WP:AWB/T|typo(s) fixed]]")
+    with_comment = correlate_window(events, [noisy], embedder, threshold=0.0, top_k=1)
+    assert without and with_comment == without
+    assert embedding_texts(noisy) == ("Zimbabwe",)
+    assert noisy.text == "Zimbabwe: Reception clean up, typo(s) fixed"  # still readable for display and baselines
+
+
+def test_repeated_edits_of_an_article_with_different_comments_are_one_text(
+    embedder: Embedder, encoder: BagOfWords
+) -> None:
+    events = [event("1", "https://x.com/2019/10/24/brexit-deal-vote-commons", Actor1Name="BRITAIN")]
+    edits = [edit(str(i), "Brexit withdrawal agreement", comment=f"revision {i}: copyedit") for i in range(30)]
+    scores = window_scores(events, edits, embedder)
+    np.testing.assert_allclose(scores, np.repeat(scores[:, :1], 30, axis=1), atol=1e-6)
+    assert embedder.encoded_texts == 3  # two event views + one title, not 30 title-and-comment texts
 
 
 def test_chunked_scores_equal_one_shot_scores(embedder: Embedder) -> None:
@@ -267,6 +283,97 @@ def test_each_distinct_text_is_embedded_once(embedder: Embedder, encoder: BagOfW
 def test_empty_sides_give_no_matches(embedder: Embedder) -> None:
     assert correlate_window([], [edit("a", "x")], embedder, threshold=0.0, top_k=1) == []
     assert correlate_window([event("1", "https://x.com/a-b")], [], embedder, threshold=0.0, top_k=1) == []
+
+
+# --------------------------------------------------------------------------------------------------- country veto
+
+
+def test_a_title_naming_only_another_country_than_the_slug_is_vetoed(embedder: Embedder) -> None:
+    events = [event("1", "https://y.com/news/chilean-protests-violence-santiago")]
+    edits = [
+        edit("chile", "2019 Chilean protests"),
+        edit("bolivia", "2019 Bolivian protests"),
+        edit("metro", "Santiago"),
+    ]
+    vetoed = window_scores(events, edits, embedder)
+    plain = window_scores(events, edits, embedder, params=dataclasses.replace(SHIPPED, country_penalty=0.0))
+    assert plain[0, 1] > 0.0  # "protests" is shared: without the veto the other country's protests score well
+    np.testing.assert_allclose(vetoed[0], plain[0] - np.array([0.0, COUNTRY_MISMATCH_PENALTY, 0.0]), atol=1e-6)
+    matches = correlate_window(events, edits, embedder, threshold=-0.5, top_k=5)
+    assert {m.edit_id for m in matches} == {"chile", "metro"}
+
+
+def test_no_veto_unless_both_sides_name_countries_and_share_none(embedder: Embedder) -> None:
+    no_country_slug = event("1", "https://x.com/en/news/2019/10/24/Franco/2186279", ActionGeo_FullName="Bolivia")
+    both = event("2", "https://x.com/us-navy-to-sail-near-reefs-claimed-by-china")
+    edits = [
+        edit("bol", "2019 Bolivian protests"),
+        edit("none", "Francisco Franco"),
+        edit("shared", "Territorial disputes in the South China Sea"),
+        edit("other", "Philippines"),
+    ]
+    vetoed = window_scores([no_country_slug, both], edits, embedder)
+    plain = window_scores(
+        [no_country_slug, both], edits, embedder, params=dataclasses.replace(SHIPPED, country_penalty=0.0)
+    )
+    # The slug names no country (GDELT's place field is not the event side): nothing vetoed.
+    np.testing.assert_allclose(vetoed[0], plain[0], atol=1e-6)
+    # The slug names China and the US: a title naming China or no country is kept; Bolivia and the Philippines not.
+    penalty = np.array([1.0, 0.0, 0.0, 1.0]) * COUNTRY_MISMATCH_PENALTY
+    np.testing.assert_allclose(vetoed[1], plain[1] - penalty, atol=1e-6)
+
+
+def test_the_veto_leaves_every_other_pair_of_the_window_unchanged(embedder: Embedder) -> None:
+    # The veto is applied after the neighbourhood terms, so vetoing a close title moves no other pair.
+    events = [
+        event("1", "https://y.com/chile-protests-santiago"),
+        event("2", "https://y.com/bolivia-protests-la-paz"),
+    ]
+    edits = [edit("a", "2019 Chilean protests"), edit("b", "2019 Bolivian protests"), edit("c", "Protests")]
+    vetoed = window_scores(events, edits, embedder)
+    plain = window_scores(events, edits, embedder, params=dataclasses.replace(SHIPPED, country_penalty=0.0))
+    penalty = np.array([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0]]) * COUNTRY_MISMATCH_PENALTY
+    np.testing.assert_allclose(vetoed, plain - penalty, atol=1e-6)
+
+
+# --------------------------------------------------------------------------------------------------- GKG names
+
+
+def test_gkg_names_join_the_full_view_and_find_the_story_the_slug_does_not_name(embedder: Embedder) -> None:
+    url = "https://x.com/lebanon-president-addresses-protesters"
+    row = {"GLOBALEVENTID": "7", "SOURCEURL": url, "SQLDATE": "20191024"}
+    gkg = parse_gkg_fields(
+        gkg_row(
+            {
+                "GKGRECORDID": "20191024143000-12",
+                "SourceCollectionIdentifier": "1",
+                "DocumentIdentifier": row["SOURCEURL"],
+                "V2Persons": "Michel Aoun,120;Saad Hariri,410;Michel Aoun,980",
+                "V2Organizations": "Hezbollah,700",
+            }
+        )
+    )
+    without = Event.from_gdelt(row, T0)
+    with_names = Event.from_gdelt(row, T0, gkg=gkg)
+    assert with_names.persons == ("Michel Aoun", "Saad Hariri") and with_names.organizations == ("Hezbollah",)
+    assert event_views(with_names) == (
+        "2019 lebanon president addresses protesters",
+        "2019 lebanon president addresses protesters",
+        "2019 Michel Aoun, Saad Hariri, Hezbollah",
+    )
+    assert event_views(without) == event_views(with_names)[:2]  # without GKG: the views as before
+    edits = [edit("aoun", "Michel Aoun"), edit("other", "Kukulkan")]
+    assert correlate_window([without], edits, embedder, threshold=0.0, top_k=1) == []
+    found = correlate_window([with_names], edits, embedder, threshold=0.0, top_k=1)
+    assert [m.edit_id for m in found] == ["aoun"]
+
+
+def test_gkg_names_are_capped_per_kind_most_mentioned_first() -> None:
+    persons = tuple(f"Person {chr(65 + i)}" for i in range(6))
+    e = Event("1", T0, "a story", persons=persons, organizations=("Org",), year="2019")
+    assert event_views(e) == ("2019 a story", "2019 a story", "2019 Person A, Person B, Person C, Org")
+    names_only = Event("2", T0, "", persons=("Michel Aoun",), year="2019")
+    assert embedding_texts(names_only) == ("2019 Michel Aoun",)
 
 
 # --------------------------------------------------------------------------------------------------- blocking
@@ -321,12 +428,16 @@ def test_scoring_from_stored_vectors_equals_scoring_with_the_model(embedder: Emb
         Event("3", T0, ""),  # no text at all: the zero vector, never a match
     ]
     edits = [edit("a", "Essex lorry deaths"), edit("b", "Brexit", comment="vote delayed"), edit("c", "Tottenham")]
+    events.append(
+        Event("4", T0, "talks. Britain", "https://y.com/may-meets-eu-leaders", persons=("Theresa May",), year="2019")
+    )
     stored = {t: embedder.embed([t])[0] for item in [*events, *edits] for t in embedding_texts(item)}
     from_model = correlate_window(events, edits, embedder, threshold=0.0, top_k=3)
     from_store = correlate_window(events, edits, StoredVectors(stored, dim=256), threshold=0.0, top_k=3)
     assert from_store == from_model and from_model
-    assert embedding_texts(edits[1]) == ("Brexit: vote delayed",)
+    assert embedding_texts(edits[1]) == ("Brexit",)
     assert embedding_texts(events[2]) == ()
+    assert embedding_texts(events[3]) == ("2019 may meets eu leaders", "2019 talks. Britain", "2019 Theresa May")
 
 
 def test_a_text_that_was_never_stored_is_an_error_not_a_zero_vector() -> None:
