@@ -11,9 +11,10 @@ from pathlib import Path
 from string import Template
 
 from infra.config import EnvironmentConfig
+from infra.repo import SQL_DIR
 from infra.views import ViewTemplateError, quote_name, strip_sql_header
 
-ALERTS_DIR = Path(__file__).resolve().parent.parent / "sql" / "alerts"
+ALERTS_DIR = SQL_DIR / "alerts"
 # Tables the alert queries read (the pipeline's contract names).
 GDELT_QUARANTINE = ("ops", "gdelt_events_quarantine")
 WIKIMEDIA_QUARANTINE = ("ops", "wikimedia_edits_quarantine")

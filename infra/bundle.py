@@ -12,9 +12,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from infra.repo import REPO_ROOT
 from lakehouse.errors import LakehouseError
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 BUNDLE_PACKAGE = "pipelines"
 # Source and small reference data only: bytecode caches, editor droppings and local outputs never ship.
 BUNDLE_SUFFIXES = frozenset({".py", ".sql", ".txt", ".json", ".yml", ".yaml", ".csv", ".tsv"})

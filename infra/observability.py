@@ -25,10 +25,10 @@ from string import Template
 from typing import Any, Final
 
 from infra.permissions import ANALYST_VIEW
+from infra.repo import REPO_ROOT
 from infra.views import quote_name
 from lakehouse.errors import LakehouseError
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 HEALTH_SQL_DIR = REPO_ROOT / "sql" / "health"
 DASHBOARD_FILE = REPO_ROOT / "dashboards" / "lakehouse.lvdash.json"
 GENIE_FILE = REPO_ROOT / "genie" / "correlations.genie.json"

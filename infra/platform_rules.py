@@ -30,8 +30,8 @@ from infra.permissions import (
     WRITE_VOLUME,
 )
 from infra.phases import DeployStep
+from infra.repo import REPO_ROOT
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFINITIONS_DIR = REPO_ROOT / "pipelines" / "definitions"
 _QUOTED_NAME = re.compile(r"`([^`]+)`\.`([^`]+)`\.`([^`]+)`")
 _REFERENCE = re.compile(r"^\$\{([\w.]+)\}$")

@@ -35,11 +35,11 @@ from infra.bundle import (
     BUNDLE_PACKAGE,
     INGEST_SCRIPT,
     PIPELINE_SOURCES_DIR,
-    REPO_ROOT,
     BundleError,
     normalize_name,
     requirement_pins,
 )
+from infra.repo import REPO_ROOT
 
 # --- computes: what each Databricks runtime ships -----------------------------------------------------------------
 

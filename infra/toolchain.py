@@ -12,7 +12,8 @@ import json
 import re
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from infra.repo import REPO_ROOT
+
 CDK_CONFIG = REPO_ROOT / "cdktf.json"
 _LOWER_BOUND = re.compile(r"^>=\s*(\d+\.\d+\.\d+)$")
 

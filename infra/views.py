@@ -12,9 +12,10 @@ from pathlib import Path
 from string import Template
 
 from infra.permissions import SECURE_VIEWS, Persona
+from infra.repo import SQL_DIR
 from lakehouse.errors import LakehouseError
 
-VIEWS_DIR = Path(__file__).resolve().parent.parent / "sql" / "views"
+VIEWS_DIR = SQL_DIR / "views"
 # The table both views read (contract: gold.correlations, published by the pipeline).
 SOURCE_TABLE = ("gold", "correlations")
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from infra.bundle import REPO_ROOT
 from infra.cdk import Aspects, Construct, TerraformOutput, databricks
 from infra.config import EnvironmentConfig
 from infra.guards import SynthGuards
@@ -22,6 +21,7 @@ from infra.permissions import (
     volume,
 )
 from infra.phases import stack_names
+from infra.repo import REPO_ROOT
 from infra.runtime_deps import RuntimeDependencies, runtime_dependencies
 from infra.stacks.acls import WorkspaceAcls
 from infra.stacks.bundle import CodeBundle

@@ -22,8 +22,8 @@ def audit_grants(
 ) -> None:
     """Compare the live grants on the catalog, its schemas, the landing volume, the secure views and every
     pipeline-created table with the permission matrix. Principals are compared exactly (case matters)."""
-    from lakehouse.audit import run_audit
-    from lakehouse.grants import render_audit
+    from lakehouse.governance.audit import run_audit
+    from lakehouse.governance.grants import render_audit
 
     audit = run_audit(
         env_name, host=host, profile=profile, config_path=config_path, retry_timeout_seconds=timeout_seconds

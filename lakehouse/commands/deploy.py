@@ -1,6 +1,5 @@
-"""`lakehouse deploy`, `lakehouse preflight` and `lakehouse pipeline update`: the deploy path, thin over
-lakehouse.deploy, lakehouse.preflight and lakehouse.pipeline_update. Exit 0 done, 2 findings or a failed update,
-1 error."""
+"""`lakehouse deploy`, `lakehouse preflight` and `lakehouse pipeline update`: the deploy path, thin over the
+modules of lakehouse.workspace. Exit 0 done, 2 findings or a failed update, 1 error."""
 
 from __future__ import annotations
 
@@ -20,7 +19,7 @@ if TYPE_CHECKING:
 def _connect(
     env_name: str, host: str | None, profile: str | None, timeout_seconds: int, config_path: Path
 ) -> tuple[EnvironmentConfig, WorkspaceClient]:
-    from lakehouse.audit import workspace_client
+    from lakehouse.workspace.client import workspace_client
 
     env = load_environment(env_name, config_path)
     return env, workspace_client(env, host=host, profile=profile, retry_timeout_seconds=timeout_seconds)
@@ -35,8 +34,8 @@ def _say(message: str) -> None:
 @workspace_auth_options
 def preflight(env_name: str, host: str | None, profile: str | None, timeout_seconds: int, config_path: Path) -> None:
     """Check, as the identity about to deploy, that the one-time workspace bootstrap is in place."""
-    from lakehouse.audit import sdk_errors
-    from lakehouse.preflight import evaluate, observe
+    from lakehouse.workspace.client import sdk_errors
+    from lakehouse.workspace.preflight import evaluate, observe
 
     env, client = _connect(env_name, host, profile, timeout_seconds, config_path)
     with sdk_errors(client.config.host or env.workspace_host, "read what preflight checks"):
@@ -69,10 +68,10 @@ def deploy(
 ) -> None:
     """Deploy an environment: platform stack, the pipeline's first update when its tables are missing, serving
     stack (infra/phases.py). The one command to type, on an empty workspace as on every later deploy."""
-    from lakehouse.audit import sdk_errors
-    from lakehouse.deploy import cdk_cli
-    from lakehouse.deploy import deploy as run_deploy
-    from lakehouse.preflight import evaluate, observe
+    from lakehouse.workspace.client import sdk_errors
+    from lakehouse.workspace.deploy import cdk_cli
+    from lakehouse.workspace.deploy import deploy as run_deploy
+    from lakehouse.workspace.preflight import evaluate, observe
 
     env, client = _connect(env_name, host, profile, timeout_seconds, config_path)
     shown = client.config.host or env.workspace_host
@@ -119,8 +118,8 @@ def update(
 ) -> None:
     """Start an update of the environment's pipeline (found by name) and, by default, wait for its end state."""
     from infra.phases import pipeline_name
-    from lakehouse.audit import sdk_errors
-    from lakehouse.pipeline_update import TERMINAL_OK, find_pipeline_id, run_update
+    from lakehouse.workspace.client import sdk_errors
+    from lakehouse.workspace.pipeline_update import TERMINAL_OK, find_pipeline_id, run_update
 
     env, client = _connect(env_name, host, profile, timeout_seconds, config_path)
     with sdk_errors(client.config.host or env.workspace_host, "start a pipeline update"):

@@ -62,8 +62,8 @@ def drift(
 ) -> None:
     """Classify every planned change as real drift or known provider noise, flag destroys and replacements of
     Unity Catalog securables, pipelines and jobs, and add the grant audit. Never applies anything."""
-    from lakehouse.drift import DriftReport, FailOn, render, terraform_plan_json
-    from lakehouse.plan import PlanFormatError, load_plan
+    from lakehouse.governance.drift import DriftReport, FailOn, render, terraform_plan_json
+    from lakehouse.governance.plan import PlanFormatError, load_plan
 
     stack = stack_name or stack_names(env_name).platform
     if stack not in stack_names(env_name).all():
@@ -85,7 +85,7 @@ def drift(
         source = f"`terraform plan` in `{folder}`"
     audit = None
     if with_audit:
-        from lakehouse.audit import run_audit
+        from lakehouse.governance.audit import run_audit
 
         audit = run_audit(
             env_name, host=host, profile=profile, config_path=config_path, retry_timeout_seconds=timeout_seconds

@@ -35,8 +35,8 @@ def sync(
     permissions; a second run changes nothing. `lakehouse deploy` runs it after the serving stack (the analyst view
     must exist)."""
     from infra.config import load_environment
-    from lakehouse.audit import workspace_client
-    from lakehouse.genie import sync_for_environment
+    from lakehouse.workspace.client import workspace_client
+    from lakehouse.workspace.genie import sync_for_environment
 
     env = load_environment(env_name, config_path)
     client = workspace_client(env, host=host, profile=profile, retry_timeout_seconds=timeout_seconds)

@@ -10,7 +10,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from infra.inventory import run_policy_checks, summarize
+from lakehouse.governance.stack_checks import run_policy_checks, summarize
 
 _OUT = click.option(
     "--out",
@@ -79,8 +79,8 @@ def policy(out_dir: Path) -> None:
 def vet(out_dir: Path, stack_name: str) -> None:
     """Refuse a synthesized stack a credentialed `terraform plan` must not run (PR plans): another provider,
     a provisioner, an external program or another backend. Exit 0 clean, 2 refused, 1 error."""
-    from infra.inventory import load_stack
     from infra.platform_rules import untrusted_stack_violations
+    from lakehouse.governance.stack_checks import load_stack
 
     problems = untrusted_stack_violations(load_stack(out_dir, stack_name))
     for problem in problems:

@@ -28,16 +28,16 @@ from fake_uc_server import (
 
 from infra.config import EnvironmentConfig, load_environment
 from infra.permissions import ANALYST_VIEW, PermissionMatrix, Persona, SecurableType
-from lakehouse.audit import (
+from lakehouse.cli import main
+from lakehouse.governance.audit import run_audit
+from lakehouse.governance.grants import FindingKind, GrantAudit, SecurableRef
+from lakehouse.workspace.client import (
     WorkspaceAuthError,
     WorkspacePermissionError,
     WorkspaceUnreachableError,
     config_kwargs,
-    run_audit,
     workspace_client,
 )
-from lakehouse.cli import main
-from lakehouse.grants import FindingKind, GrantAudit, SecurableRef
 
 TOKEN = "test-token"
 
@@ -390,7 +390,7 @@ def test_pipeline_update_command_waits_for_a_terminal_state(
         args = ["pipeline", "update", "--env", "staging", "--poll-seconds", "1", *extra]
         return runner.invoke(lakehouse_main, args, catch_exceptions=False).exit_code
 
-    monkeypatch.setattr("lakehouse.pipeline_update.time.sleep", lambda _s: None)
+    monkeypatch.setattr("lakehouse.workspace.pipeline_update.time.sleep", lambda _s: None)
     assert run(["QUEUED", "RUNNING", "COMPLETED"]) == 0
     assert run(["RUNNING", "FAILED"]) == 2
     assert run(["RUNNING"], "--timeout-minutes", "1") == 1  # still running after 60 polls: an error, not a pass

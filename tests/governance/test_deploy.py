@@ -19,10 +19,10 @@ from fake_workspace import FakeWorkspaceServer, WorkspaceState
 from infra.config import EnvironmentConfig, load_environment
 from infra.permissions import Persona, is_service_principal
 from infra.phases import PIPELINE_OUTPUTS_SERVING_READS, pipeline_name
-from lakehouse.audit import workspace_client
 from lakehouse.cli import main
-from lakehouse.deploy import DeployError, deploy
-from lakehouse.preflight import evaluate, observe
+from lakehouse.workspace.client import workspace_client
+from lakehouse.workspace.deploy import DeployError, deploy
+from lakehouse.workspace.preflight import evaluate, observe
 
 TOKEN = "test-token"
 

@@ -16,8 +16,8 @@ from fake_uc_server import FakeUnityCatalogServer, seeded_state
 
 from infra.config import load_environment
 from lakehouse.cli import main
-from lakehouse.drift import DriftReport, FailOn, marker, render
-from lakehouse.plan import load_plan
+from lakehouse.governance.drift import DriftReport, FailOn, marker, render
+from lakehouse.governance.plan import load_plan
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

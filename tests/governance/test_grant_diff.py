@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from infra.permissions import Grant, PermissionMatrix, Persona, SecurableType
-from lakehouse.grants import (
+from lakehouse.governance.grants import (
     FindingKind,
     LiveSecurable,
     SecurableRef,
@@ -194,7 +194,7 @@ def test_applying_the_findings_to_live_yields_expected(
 
 def test_the_pure_modules_import_neither_the_sdk_nor_http() -> None:
     code = (
-        "import sys, lakehouse.grants, lakehouse.plan, lakehouse.drift\n"
+        "import sys, lakehouse.governance.grants, lakehouse.governance.plan, lakehouse.governance.drift\n"
         "print(','.join(m for m in ('databricks.sdk', 'requests', 'pyspark') if m in sys.modules))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

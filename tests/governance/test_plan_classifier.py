@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from lakehouse.plan import (
+from lakehouse.governance.plan import (
     GUARDED_TYPES,
     NOISE_RULES,
     Action,

@@ -14,8 +14,8 @@ import pytest
 from infra.config import load_environment
 from infra.permissions import PermissionMatrix, SecurableType
 from infra.phases import stack_names
-from lakehouse.grants import SecurableRef, expected_by_securable
-from lakehouse.plan import GUARDED_TYPES, Action, classify_plan
+from lakehouse.governance.grants import SecurableRef, expected_by_securable
+from lakehouse.governance.plan import GUARDED_TYPES, Action, classify_plan
 
 SNAPSHOTS = Path(__file__).resolve().parents[1] / "infra" / "snapshots"
 REFERENCE = re.compile(r"^\$\{(databricks_\w+)\.(\w+)\.(\w+)\}$")

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from infra.inventory import run_checkov, run_policy_checks
 from lakehouse.commands.stacks import stacks as stacks_command
+from lakehouse.governance.stack_checks import run_checkov, run_policy_checks
 from policies import defined_checks
 from policies.grant_targets import declared_securables, granted_addresses, ungranted_securables
 

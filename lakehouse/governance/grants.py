@@ -1,6 +1,6 @@
 """Grant drift as a set difference: expected grants (the permission matrix) vs live grants -> findings.
 
-Pure: plain values in, plain values out; no SDK, no HTTP. `lakehouse.audit` reads the live side from the
+Pure: plain values in, plain values out; no SDK, no HTTP. `lakehouse.governance.audit` reads the live side from the
 workspace; this module decides what differs and renders it.
 
 Principals are compared exactly. Unity Catalog resolves a principal name when a grant is made, but the grant

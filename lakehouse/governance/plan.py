@@ -338,7 +338,7 @@ def _grant_map(values: Mapping[str, Json]) -> dict[str, frozenset[str]]:
 
 def grant_details(before: Mapping[str, Json], after: Mapping[str, Json]) -> tuple[str, ...]:
     """Per-principal differences of a `databricks_grants` update: `before` is the workspace, `after` the code."""
-    from lakehouse.grants import SecurableRef, diff_securable
+    from lakehouse.governance.grants import SecurableRef, diff_securable
 
     ref = SecurableRef(SecurableType.CATALOG, "-")  # only the per-principal comparison is used
     findings = diff_securable(ref, _grant_map(after), _grant_map(before))

@@ -23,20 +23,20 @@ from typing import TYPE_CHECKING
 
 from infra.config import EnvironmentConfig
 from infra.phases import PIPELINE_OUTPUTS_SERVING_READS, deploy_steps, pipeline_name
+from infra.repo import REPO_ROOT
 from lakehouse.errors import LakehouseError
-from lakehouse.pipeline_update import TERMINAL_OK, find_pipeline_id, missing_tables, run_update
+from lakehouse.workspace.pipeline_update import TERMINAL_OK, find_pipeline_id, missing_tables, run_update
 
 if TYPE_CHECKING:
     from databricks.sdk import WorkspaceClient
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 RunCdk = Callable[[Sequence[str]], int]
 Progress = Callable[[str], None]
 SyncGenie = Callable[["WorkspaceClient", EnvironmentConfig], str]
 
 
 def _sync_genie(client: WorkspaceClient, env: EnvironmentConfig) -> str:
-    from lakehouse.genie import sync_for_environment
+    from lakehouse.workspace.genie import sync_for_environment
 
     return sync_for_environment(client, env)
 

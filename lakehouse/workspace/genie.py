@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any
 from infra.config import EnvironmentConfig
 from infra.observability import GenieSpaceSpec
 from infra.permissions import WORKSPACE_ACLS, WorkspaceObject, is_service_principal
-from lakehouse.audit import WorkspaceError
-from lakehouse.audit import sdk_errors as audit_sdk_errors
+from lakehouse.workspace.client import WorkspaceError
+from lakehouse.workspace.client import sdk_errors as shared_sdk_errors
 
 if TYPE_CHECKING:
     from databricks.sdk import WorkspaceClient
@@ -53,8 +53,8 @@ GENIE_PERMISSION_FIX = (
 
 @contextmanager
 def sdk_errors(host: str, what: str) -> Iterator[None]:
-    """The shared SDK-error translation (lakehouse.audit), with the Genie sync's own fix for a 403."""
-    with audit_sdk_errors(host, what, GENIE_PERMISSION_FIX):
+    """The shared SDK-error translation (lakehouse.governance.audit), with the Genie sync's own fix for a 403."""
+    with shared_sdk_errors(host, what, GENIE_PERMISSION_FIX):
         yield
 
 

@@ -18,10 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from infra.phases import all_stack_names
+from infra.repo import POLICIES_DIR, REPO_ROOT
 from lakehouse.errors import LakehouseError
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-POLICIES_DIR = REPO_ROOT / "policies"
 STACK_FILE = "cdk.tf.json"
 CHECKOV_TIMEOUT_SECONDS = 600
 

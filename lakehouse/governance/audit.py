@@ -23,20 +23,16 @@ under `deleted principal <id>` with the call that revokes it (the SDK's typed `P
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-import requests
-from databricks.sdk.errors import NotFound, PermissionDenied, Unauthenticated
-from databricks.sdk.errors.base import DatabricksError
+from databricks.sdk.errors import NotFound
 
-from infra.config import DEFAULT_CONFIG_PATH, EnvironmentConfig, load_environment
+from infra.config import DEFAULT_CONFIG_PATH, load_environment
 from infra.permissions import PermissionMatrix, SecurableType
-from lakehouse.errors import LakehouseError
-from lakehouse.grants import Finding, FindingKind, GrantAudit, LiveSecurable, SecurableRef, diff_grants
+from lakehouse.governance.grants import Finding, FindingKind, GrantAudit, LiveSecurable, SecurableRef, diff_grants
+from lakehouse.workspace.client import DEFAULT_RETRY_TIMEOUT_SECONDS, WorkspaceError, sdk_errors, workspace_client
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -48,142 +44,6 @@ SYSTEM_SCHEMAS = frozenset({"information_schema"})
 AUTO_CREATED_SCHEMA = "default"
 # How a grant held by a deleted principal (no name, only `principal_id`) is shown in findings.
 DELETED_PRINCIPAL_PREFIX = "deleted principal "
-# Retries on connection errors are the SDK's; cap them so an unreachable host fails in about a minute, not 5.
-DEFAULT_RETRY_TIMEOUT_SECONDS = 60
-
-AUTH_HELP = (
-    "set DATABRICKS_HOST and DATABRICKS_TOKEN (a personal access token), or pass --profile NAME for a profile in"
-    " ~/.databrickscfg; in GitHub Actions use DATABRICKS_AUTH_TYPE=github-oidc with DATABRICKS_HOST,"
-    " DATABRICKS_CLIENT_ID and `permissions: id-token: write` (see docs/governance.md)"
-)
-
-
-class WorkspaceError(LakehouseError):
-    """The workspace could not be read; the message says which failure and how to fix it."""
-
-
-class WorkspaceUnreachableError(WorkspaceError):
-    """No HTTP answer from the host (DNS, network, proxy, wrong URL)."""
-
-
-class WorkspaceAuthError(WorkspaceError):
-    """No credentials could be configured, or the host rejected them (HTTP 401, or the invalid-token HTTP 403)."""
-
-
-class WorkspacePermissionError(WorkspaceError):
-    """Authenticated, but the identity may not read a securable's grants (HTTP 403)."""
-
-
-def config_kwargs(
-    env: EnvironmentConfig, *, host: str | None, profile: str | None, environ: Mapping[str, str]
-) -> dict[str, Any]:
-    """SDK Config arguments: --host wins; else DATABRICKS_HOST or a profile (resolved by the SDK itself);
-    else the environment's `workspace_host` from infra/environments.toml."""
-    kwargs: dict[str, Any] = {}
-    if profile:
-        kwargs["profile"] = profile
-    if host:
-        kwargs["host"] = host
-    elif not (environ.get("DATABRICKS_HOST") or profile or environ.get("DATABRICKS_CONFIG_PROFILE")):
-        kwargs["host"] = env.workspace_host
-    return kwargs
-
-
-def workspace_client(
-    env: EnvironmentConfig,
-    *,
-    host: str | None = None,
-    profile: str | None = None,
-    retry_timeout_seconds: int = DEFAULT_RETRY_TIMEOUT_SECONDS,
-) -> WorkspaceClient:
-    """A WorkspaceClient through the SDK's unified auth.
-
-    The host comes from --host, else DATABRICKS_HOST / the profile (the SDK's own resolution), else the
-    environment's `workspace_host` in infra/environments.toml.
-    """
-    from databricks.sdk import WorkspaceClient
-    from databricks.sdk.core import Config
-
-    kwargs = config_kwargs(env, host=host, profile=profile, environ=os.environ)
-    kwargs["retry_timeout_seconds"] = retry_timeout_seconds
-    shown_host = kwargs.get("host") or os.environ.get("DATABRICKS_HOST") or f"profile {profile}"
-    try:
-        with _sdk_errors(shown_host, "configure the workspace client"):
-            return WorkspaceClient(config=Config(**kwargs))
-    except ValueError as exc:  # the SDK's "cannot configure default credentials" and invalid-profile errors
-        raise WorkspaceAuthError(f"no usable Databricks credentials for {shown_host}: {exc}. Fix: {AUTH_HELP}") from exc
-
-
-def _is_connection_failure(exc: BaseException) -> bool:
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, requests.exceptions.ConnectionError | requests.exceptions.Timeout):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
-
-
-def _credentials_rejected(exc: PermissionDenied) -> bool:
-    """Whether a 403 is the workspace refusing the credential itself rather than Unity Catalog denying an action.
-
-    A token the workspace does not know gets HTTP 403 `{"error_code": 403, "message": "Invalid access token."}`
-    (databricks-sdk-go #873, #917), which databricks-sdk-py maps by status to PermissionDenied like a real denial.
-    Real denials carry a string code ("PERMISSION_DENIED"); the front door puts the status there as an integer
-    (docs.databricks.com/api "Errors": some legacy endpoints return the HTTP status code as an integer).
-    """
-    return isinstance(exc.error_code, int) or str(exc).startswith("Invalid access token")
-
-
-def _auth_error(host: str, what: str, status: int, exc: BaseException) -> WorkspaceAuthError:
-    return WorkspaceAuthError(
-        f"authentication to {host} failed while trying to {what} (HTTP {status}: {_first_line(exc)}): the workspace"
-        " rejected the credentials themselves (the token is invalid, expired or revoked, or was issued by another"
-        " workspace); this is not a missing permission. Fix: create a new personal access token in that workspace"
-        " (User settings > Developer > Access tokens) and set DATABRICKS_TOKEN, or refresh the profile with"
-        f" `databricks auth login --host {host}`; check that --host/DATABRICKS_HOST names the workspace that issued"
-        " the token; in GitHub Actions renew the DATABRICKS_TOKEN secret or check the OIDC setup (docs/governance.md)"
-    )
-
-
-AUDIT_PERMISSION_FIX = (
-    "run the audit as a metastore admin, the securable's owner, or a principal holding MANAGE on the catalog"
-    " (docs/deploy.md, Identities)"
-)
-
-
-@contextmanager
-def _sdk_errors(host: str, what: str, permission_fix: str = AUDIT_PERMISSION_FIX) -> Iterator[None]:
-    """Translate SDK/HTTP failures into actionable errors. NotFound is left to the caller (it means drift).
-    `permission_fix` is what a 403 that is not a rejected token tells the user to do (it depends on the command)."""
-    try:
-        yield
-    except NotFound:
-        raise
-    except Unauthenticated as exc:
-        raise _auth_error(host, what, 401, exc) from exc
-    except PermissionDenied as exc:
-        if _credentials_rejected(exc):
-            raise _auth_error(host, what, 403, exc) from exc
-        raise WorkspacePermissionError(
-            f"the identity may not {what} on {host} (HTTP 403: {_first_line(exc)}). Fix: {permission_fix}"
-        ) from exc
-    except (TimeoutError, requests.exceptions.RequestException) as exc:
-        if _is_connection_failure(exc):
-            raise WorkspaceUnreachableError(
-                f"cannot reach the workspace at {host} while trying to {what}: {_first_line(exc.__cause__ or exc)}."
-                " Fix: check the host (--host or DATABRICKS_HOST, e.g. https://<workspace>.cloud.databricks.com),"
-                " your network, VPN or proxy (HTTPS_PROXY)"
-            ) from exc
-        raise WorkspaceUnreachableError(
-            f"the workspace at {host} did not answer in time while trying to {what}: retry, or raise --timeout"
-        ) from exc
-    except DatabricksError as exc:
-        raise WorkspaceError(f"the workspace at {host} refused to {what}: {_first_line(exc)}") from exc
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0][:300] if text else type(exc).__name__
 
 
 def read_grants(client: WorkspaceClient, ref: SecurableRef) -> dict[str, frozenset[str]] | None:
@@ -223,20 +83,20 @@ def read_live(client: WorkspaceClient, catalog: str, expected: Iterable[Securabl
     catalog_ref = SecurableRef(SecurableType.CATALOG, catalog)
     to_read.setdefault(catalog_ref, "catalog")
     try:
-        with _sdk_errors(host, f"read catalog {catalog}"):
+        with sdk_errors(host, f"read catalog {catalog}"):
             client.catalogs.get(catalog)
     except NotFound:
         # Nothing below a missing catalog can exist: every expected grant is missing.
         return [LiveSecurable(ref, exists=False, origin=origin) for ref, origin in sorted(to_read.items())]
 
-    with _sdk_errors(host, f"list schemas in {catalog}"):
+    with sdk_errors(host, f"list schemas in {catalog}"):
         schemas = list(client.schemas.list(catalog_name=catalog))
     schema_names = sorted(s.name for s in schemas if s.name and s.name not in SYSTEM_SCHEMAS)
     for name in schema_names:
         origin = "schema created by Unity Catalog" if name == AUTO_CREATED_SCHEMA else "schema listed in catalog"
         to_read.setdefault(SecurableRef(SecurableType.SCHEMA, f"{catalog}.{name}"), origin)
     for name in schema_names:
-        with _sdk_errors(host, f"list tables in {catalog}.{name}"):
+        with sdk_errors(host, f"list tables in {catalog}.{name}"):
             tables = list(
                 client.tables.list(catalog_name=catalog, schema_name=name, omit_columns=True, omit_properties=True)
             )
@@ -247,7 +107,7 @@ def read_live(client: WorkspaceClient, catalog: str, expected: Iterable[Securabl
 
     live: list[LiveSecurable] = []
     for ref, origin in sorted(to_read.items()):
-        with _sdk_errors(host, f"read grants on {ref}"):
+        with sdk_errors(host, f"read grants on {ref}"):
             assignments = read_grants(client, ref)
         if assignments is None:
             live.append(LiveSecurable(ref, exists=False, origin=origin))
@@ -308,7 +168,3 @@ def _with_workspace_hint(finding: Finding, catalog: str) -> Finding:
             ),
         )
     return finding
-
-
-# The SDK-error translation other workspace commands (deploy, preflight, pipeline update) share.
-sdk_errors = _sdk_errors

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from lakehouse.errors import LakehouseError
-from lakehouse.grants import GrantAudit, render_audit_markdown, render_audit_table
-from lakehouse.plan import NOISE_RULES, Category, ClassifiedChange, PlanReport
+from lakehouse.governance.grants import GrantAudit, render_audit_markdown, render_audit_table
+from lakehouse.governance.plan import NOISE_RULES, Category, ClassifiedChange, PlanReport
 
 TERRAFORM_TIMEOUT_SECONDS = 30 * 60
 _RULE_SOURCES = {r.id: r.source for r in NOISE_RULES}
