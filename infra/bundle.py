@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from infra.repo import REPO_ROOT
-from lakehouse.errors import LakehouseError
+from pipelines.errors import LakehouseError
 
 BUNDLE_PACKAGE = "pipelines"
 # Source and small reference data only: bytecode caches, editor droppings and local outputs never ship.

@@ -16,7 +16,7 @@ from pydantic import ConfigDict, Field, ValidationError, field_validator, model_
 from pydantic.dataclasses import dataclass
 
 from infra.permissions import Persona
-from lakehouse.errors import LakehouseError
+from pipelines.errors import LakehouseError
 from pipelines.settings import DEFAULT_SIMILARITY_THRESHOLD, DEFAULT_WINDOW_HOURS
 
 DEFAULT_CONFIG_PATH = Path(__file__).with_name("environments.toml")

@@ -27,7 +27,7 @@ from typing import Any, Final
 from infra.permissions import ANALYST_VIEW
 from infra.repo import REPO_ROOT
 from infra.views import quote_name
-from lakehouse.errors import LakehouseError
+from pipelines.errors import LakehouseError
 
 HEALTH_SQL_DIR = REPO_ROOT / "sql" / "health"
 DASHBOARD_FILE = REPO_ROOT / "dashboards" / "lakehouse.lvdash.json"

@@ -11,6 +11,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
+from pipelines.errors import LakehouseError
+
 
 class Persona(StrEnum):
     """Who gets access. Environments map each persona to a concrete principal (group or service principal)."""
@@ -179,7 +181,7 @@ def _rows() -> tuple[PersonaGrant, ...]:
     return tuple(rows)
 
 
-class PermissionMatrixError(ValueError):
+class PermissionMatrixError(LakehouseError, ValueError):
     """The matrix refers to a persona with no principal, or grants something forbidden."""
 
 

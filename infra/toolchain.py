@@ -13,12 +13,13 @@ import re
 from pathlib import Path
 
 from infra.repo import REPO_ROOT
+from pipelines.errors import LakehouseError
 
 CDK_CONFIG = REPO_ROOT / "cdktf.json"
 _LOWER_BOUND = re.compile(r"^>=\s*(\d+\.\d+\.\d+)$")
 
 
-class ToolchainError(ValueError):
+class ToolchainError(LakehouseError, ValueError):
     """cdktf.json does not declare a usable Terraform target."""
 
 

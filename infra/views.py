@@ -13,7 +13,7 @@ from string import Template
 
 from infra.permissions import SECURE_VIEWS, Persona
 from infra.repo import SQL_DIR
-from lakehouse.errors import LakehouseError
+from pipelines.errors import LakehouseError
 
 VIEWS_DIR = SQL_DIR / "views"
 # The table both views read (contract: gold.correlations, published by the pipeline).

@@ -1,8 +1,7 @@
-"""The project's root error: every expected failure (bad config, bad input, unreachable workspace) is one of
-these, carries an actionable message, and maps to CLI exit code 1."""
+"""The root error, re-exported where the CLI's modules look for it (defined in `pipelines.errors`, the lowest layer)."""
 
 from __future__ import annotations
 
+from pipelines.errors import LakehouseError
 
-class LakehouseError(Exception):
-    """Root of the errors the `lakehouse` command reports without a traceback."""
+__all__ = ["LakehouseError"]

@@ -12,6 +12,8 @@ import re
 from collections.abc import Mapping
 from typing import Final
 
+from pipelines.errors import LakehouseError
+
 # The 20 CAMEO root codes (CAMEO codebook, verb families), in sentence case.
 ROOT_CODES: Final[Mapping[str, str]] = {
     "01": "Make public statement",
@@ -40,7 +42,7 @@ HEADER: Final = "CAMEOEVENTCODE\tEVENTDESCRIPTION"
 _CODE: Final = re.compile(r"\d{2,4}")
 
 
-class CameoLookupError(ValueError):
+class CameoLookupError(LakehouseError, ValueError):
     """The CAMEO lookup file is not in GDELT's `code<TAB>description` format."""
 
 

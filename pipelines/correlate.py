@@ -33,6 +33,7 @@ from typing import Protocol, TypeVar
 import numpy as np
 import numpy.typing as npt
 
+from pipelines.errors import LakehouseError
 from pipelines.gkg import GkgRecord
 from pipelines.places import COUNTRIES, countries_named
 from pipelines.text import EventFields, build_edit_text, build_event_text, url_slug_words
@@ -275,7 +276,7 @@ def embedding_texts(item: Event | Edit) -> tuple[str, ...]:
     return tuple(dict.fromkeys(t for t in texts if t))
 
 
-class MissingVectorError(KeyError):
+class MissingVectorError(LakehouseError, KeyError):
     """Scoring asked for a text that was never embedded (the embedding stage and the engine disagree)."""
 
 

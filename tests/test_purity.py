@@ -45,3 +45,34 @@ def test_the_probe_would_see_a_heavy_import(repo_root: Path) -> None:
         [sys.executable, "-c", probe], cwd=repo_root, capture_output=True, text=True, check=True, timeout=120
     )
     assert json.loads(result.stdout) == ["torch"]
+
+
+def _imported_packages(path: Path) -> set[str]:
+    import ast
+
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    out: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            out.add(node.module.split(".")[0])
+        elif isinstance(node, ast.Import):
+            out.update(alias.name.split(".")[0] for alias in node.names)
+    return out
+
+
+@pytest.mark.parametrize(
+    ("package", "forbidden"),
+    [
+        # The bundle shipped to Databricks has neither infra nor lakehouse: pipelines is the lowest layer.
+        ("pipelines", {"infra", "lakehouse", "policies"}),
+        # The CDK app and the platform rules build on pipelines, never on the CLI.
+        ("infra", {"lakehouse"}),
+    ],
+)
+def test_layers_import_only_downwards(repo_root: Path, package: str, forbidden: set[str]) -> None:
+    offenders = {
+        str(path.relative_to(repo_root)): sorted(_imported_packages(path) & forbidden)
+        for path in sorted((repo_root / package).rglob("*.py"))
+        if _imported_packages(path) & forbidden
+    }
+    assert offenders == {}

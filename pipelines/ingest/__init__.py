@@ -7,6 +7,8 @@ or `infra`.
 
 from __future__ import annotations
 
+from pipelines.errors import LakehouseError
 
-class IngestError(Exception):
+
+class IngestError(LakehouseError):
     """An expected ingestion failure (bad feed, bad archive, bad arguments): the message says what and how to fix."""
