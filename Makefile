@@ -29,9 +29,6 @@ unexport TF_CLI_CONFIG_FILE
 endif
 endif
 
-# Pure modules: plain values in, plain values out; type-checked strictly.
-MYPY_STRICT := pipelines/errors.py lakehouse/errors.py infra/repo.py lakehouse/workspace/client.py infra/cdk.py infra/toolchain.py infra/phases.py infra/platform_rules.py infra/alerts.py infra/stacks/*.py infra/main.py infra/guards.py lakehouse/workspace/preflight.py lakehouse/workspace/pipeline_update.py lakehouse/workspace/deploy.py infra/config.py infra/permissions.py pipelines/settings.py pipelines/text.py pipelines/correlate.py pipelines/embedding.py lakehouse/evaluate.py infra/views.py infra/bundle.py infra/guard_rules.py lakehouse/governance/stack_checks.py lakehouse/governance/grants.py lakehouse/governance/plan.py lakehouse/governance/drift.py pipelines/gdelt.py pipelines/ingest/__init__.py pipelines/ingest/landing.py pipelines/ingest/sse.py pipelines/ingest/gdelt_loader.py pipelines/ingest/wikimedia_listener.py pipelines/ingest/cli.py lakehouse/local_feeds.py lakehouse/commands/ingest.py pipelines/cameo.py pipelines/wikimedia.py pipelines/expectations.py pipelines/sources.py lakehouse/sample.py lakehouse/local_run.py policies/grant_targets.py lakehouse/governance/audit.py lakehouse/commands/audit.py infra/observability.py lakehouse/event_log.py lakehouse/report.py infra/runtime_deps.py pipelines/gkg.py pipelines/places.py
-
 .PHONY: help setup synth lint fmt policy test test-fast test-under-load test-runtime run snapshot-update clean FORCE
 
 help:
@@ -84,7 +81,7 @@ synth: setup
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy --strict $(MYPY_STRICT)
+	$(BIN)/mypy
 	# Workflows: actionlint (syntax, expressions, shellcheck on run: blocks) and zizmor's security audit, offline,
 	# failing on any finding of high severity (cache poisoning, template injection, excessive permissions...).
 	$(BIN)/actionlint
@@ -106,7 +103,7 @@ fmt: setup
 test-fast: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy --strict $(MYPY_STRICT)
+	$(BIN)/mypy
 	$(BIN)/pytest -q -m "not heavy" -p no:cacheprovider
 
 # CI runs on loaded machines: prove no test depends on wall-clock timing by passing the whole suite three times in a

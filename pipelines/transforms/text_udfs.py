@@ -4,11 +4,13 @@ exactly the same texts. UDFs are created on call, under whichever session (class
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import cast
 
 import pandas as pd
 from pyspark.sql import Column
 from pyspark.sql import functions as sf
 from pyspark.sql import types as T
+from pyspark.sql.pandas.functions import pandas_udf
 
 from pipelines.text import EventFields, build_edit_text, build_event_text, story_text
 from pipelines.wikimedia import is_ip_address
@@ -29,6 +31,14 @@ def _event_fields(row: pd.Series) -> EventFields:
     )
 
 
+VectorizedUdf = Callable[..., Column]
+
+
+def _vectorized(fn: Callable[..., pd.Series], return_type: T.DataType) -> VectorizedUdf:
+    """A pandas UDF of `fn` (typed: pyspark's decorator is untyped, so the call site says what it returns)."""
+    return cast(VectorizedUdf, pandas_udf(fn, return_type))  # type: ignore[call-overload]
+
+
 def _map_rows(fn: Callable[[pd.Series], str]) -> Callable[[pd.DataFrame], pd.Series]:
     def apply(frame: pd.DataFrame) -> pd.Series:
         return frame.apply(fn, axis=1).astype("string") if len(frame) else pd.Series([], dtype="string")
@@ -47,11 +57,10 @@ def event_text(
     """`build_event_text` of the event's fields."""
     apply = _map_rows(lambda row: build_event_text(_event_fields(row)))
 
-    @sf.pandas_udf(T.StringType())  # type: ignore[call-overload]
     def udf(frame: pd.DataFrame) -> pd.Series:
         return apply(frame)
 
-    return udf(
+    return _vectorized(udf, T.StringType())(
         sf.struct(
             actor1_name.alias("actor1_name"),
             actor2_name.alias("actor2_name"),
@@ -66,30 +75,27 @@ def event_text(
 def story(source_url: Column) -> Column:
     """The story a news URL names (`story_text`), "" when it names none."""
 
-    @sf.pandas_udf(T.StringType())  # type: ignore[call-overload]
     def udf(urls: pd.Series) -> pd.Series:
         return urls.map(lambda url: story_text(EventFields(source_url=_text(url)))).astype("string")
 
-    return udf(source_url)
+    return _vectorized(udf, T.StringType())(source_url)
 
 
 def edit_text(title: Column, comment: Column) -> Column:
     """`build_edit_text(title, comment)`."""
 
-    @sf.pandas_udf(T.StringType())  # type: ignore[call-overload]
     def udf(titles: pd.Series, comments: pd.Series) -> pd.Series:
         return pd.Series(
             [build_edit_text(_text(t), _text(c)) for t, c in zip(titles, comments, strict=True)], dtype="string"
         )
 
-    return udf(title, comment)
+    return _vectorized(udf, T.StringType())(title, comment)
 
 
 def ip_address(user: Column) -> Column:
     """`is_ip_address(user)`: true for logged-out editors."""
 
-    @sf.pandas_udf(T.BooleanType())  # type: ignore[call-overload]
     def udf(users: pd.Series) -> pd.Series:
         return users.map(lambda u: is_ip_address(None if u is None or pd.isna(u) else str(u))).astype(bool)
 
-    return udf(user)
+    return _vectorized(udf, T.BooleanType())(user)
