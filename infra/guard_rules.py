@@ -33,7 +33,7 @@ def _as_int(value: Any) -> int | None:
     return None
 
 
-def _blocks(value: Any) -> list[Mapping[str, Any]]:
+def blocks(value: Any) -> list[Mapping[str, Any]]:
     """A nested block as a list (Terraform JSON allows one object or a list of them)."""
     if isinstance(value, Mapping):
         return [value]
@@ -45,7 +45,7 @@ def _blocks(value: Any) -> list[Mapping[str, Any]]:
 def grant_violations(config: Mapping[str, Any]) -> list[str]:
     """ALL_PRIVILEGES or MANAGE for a group every user belongs to."""
     out = []
-    for grant in _blocks(config.get("grant")):
+    for grant in blocks(config.get("grant")):
         principal = str(grant.get("principal", ""))
         broad = BROAD_PRIVILEGES & {str(p) for p in grant.get("privileges", [])}
         if principal.strip().lower() in BROAD_PRINCIPALS and broad:
@@ -58,7 +58,7 @@ def grant_violations(config: Mapping[str, Any]) -> list[str]:
 
 def _size_violations(what: str, cluster: Mapping[str, Any]) -> list[str]:
     out = []
-    for autoscale in _blocks(cluster.get("autoscale")):
+    for autoscale in blocks(cluster.get("autoscale")):
         max_workers = _as_int(autoscale.get("max_workers"))
         if max_workers is not None and max_workers > MAX_WORKERS:
             out.append(
@@ -155,18 +155,18 @@ def cluster_policy_violations(config: Mapping[str, Any]) -> list[str]:
 
 def pipeline_violations(config: Mapping[str, Any]) -> list[str]:
     out = []
-    for cluster in _blocks(config.get("cluster")):
+    for cluster in blocks(config.get("cluster")):
         out += _size_violations(f"pipeline cluster '{cluster.get('label', 'default')}'", cluster)
     return out
 
 
 def job_violations(config: Mapping[str, Any]) -> list[str]:
     out = []
-    for job_cluster in _blocks(config.get("job_cluster")):
-        for cluster in _blocks(job_cluster.get("new_cluster")):
+    for job_cluster in blocks(config.get("job_cluster")):
+        for cluster in blocks(job_cluster.get("new_cluster")):
             out += _size_violations(f"job cluster '{job_cluster.get('job_cluster_key', '?')}'", cluster)
-    for task in _blocks(config.get("task")):
-        for cluster in _blocks(task.get("new_cluster")):
+    for task in blocks(config.get("task")):
+        for cluster in blocks(task.get("new_cluster")):
             out += _size_violations(f"task '{task.get('task_key', '?')}' cluster", cluster)
     return out
 
@@ -231,17 +231,17 @@ def _classic_clusters(resource_type: str, config: Mapping[str, Any]) -> list[tup
     if resource_type == "databricks_pipeline":
         if config.get("serverless") is True:
             return []
-        return [(f"cluster '{c.get('label', 'default')}'", c) for c in _blocks(config.get("cluster"))]
+        return [(f"cluster '{c.get('label', 'default')}'", c) for c in blocks(config.get("cluster"))]
     if resource_type == "databricks_job":
         out = [
             (f"job cluster '{jc.get('job_cluster_key', '?')}'", cluster)
-            for jc in _blocks(config.get("job_cluster"))
-            for cluster in _blocks(jc.get("new_cluster"))
+            for jc in blocks(config.get("job_cluster"))
+            for cluster in blocks(jc.get("new_cluster"))
         ]
         out += [
             (f"task '{t.get('task_key', '?')}' cluster", cluster)
-            for t in _blocks(config.get("task"))
-            for cluster in _blocks(t.get("new_cluster"))
+            for t in blocks(config.get("task"))
+            for cluster in blocks(t.get("new_cluster"))
         ]
         return out
     return []
@@ -257,7 +257,7 @@ def classic_compute_policy_violations(resource_type: str, config: Mapping[str, A
 
 
 def _run_as(config: Mapping[str, Any]) -> str | None:
-    for block in _blocks(config.get("run_as")):
+    for block in blocks(config.get("run_as")):
         principal = block.get("service_principal_name") or block.get("user_name")
         if principal:
             return str(principal)
@@ -271,7 +271,7 @@ def _policy_users(synthesized: Mapping[str, Any]) -> dict[str, set[str]]:
         policy = config.get("cluster_policy_id")
         if not policy:
             continue
-        for entry in _blocks(config.get("access_control")):
+        for entry in blocks(config.get("access_control")):
             if entry.get("permission_level") == "CAN_USE":
                 who = entry.get("service_principal_name") or entry.get("group_name") or entry.get("user_name")
                 out.setdefault(str(policy), set()).add(str(who))
@@ -308,13 +308,13 @@ def pipeline_compute_violations(config: Mapping[str, Any]) -> list[str]:
     """Classic pipeline clusters must use enhanced autoscaling (it scales streaming by backlog); serverless is fine."""
     if config.get("serverless") is True:
         return []
-    clusters = _blocks(config.get("cluster"))
+    clusters = blocks(config.get("cluster"))
     if not clusters:
         return ["pipeline is neither serverless nor given a cluster: set serverless = true or an ENHANCED autoscale"]
     out = []
     for cluster in clusters:
         label = cluster.get("label", "default")
-        modes = [a.get("mode") for a in _blocks(cluster.get("autoscale"))]
+        modes = [a.get("mode") for a in blocks(cluster.get("autoscale"))]
         if modes != ["ENHANCED"]:
             out.append(
                 f"pipeline cluster '{label}' does not use autoscale mode ENHANCED: set autoscale.mode = ENHANCED"
@@ -324,7 +324,7 @@ def pipeline_compute_violations(config: Mapping[str, Any]) -> list[str]:
 
 def pipeline_event_log_violations(config: Mapping[str, Any]) -> list[str]:
     """Pipelines keep their event log as a Unity Catalog table so alerts and audits can query it."""
-    logs = _blocks(config.get("event_log"))
+    logs = blocks(config.get("event_log"))
     if not logs or not all(log.get("name") for log in logs):
         return ["pipeline has no event_log: add event_log { catalog, schema = ops, name = pipeline_event_log }"]
     return []

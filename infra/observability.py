@@ -26,7 +26,7 @@ from typing import Any, Final
 
 from infra.permissions import ANALYST_VIEW
 from infra.repo import REPO_ROOT
-from infra.views import quote_name
+from infra.views import quote_name, strip_sql_header
 from pipelines.errors import LakehouseError
 
 HEALTH_SQL_DIR = REPO_ROOT / "sql" / "health"
@@ -96,14 +96,6 @@ class ViewSpec:
         return f"{catalog}.{self.schema}.{self.name}"
 
 
-def strip_header(sql: str) -> str:
-    """Drop the leading `--` comment block (documentation for readers, not part of the view's text)."""
-    lines = sql.splitlines()
-    while lines and (not lines[0].strip() or lines[0].lstrip().startswith("--")):
-        lines.pop(0)
-    return "\n".join(lines).strip() + "\n"
-
-
 def _header(sql: str) -> str:
     """The first sentence of the file's header comment: the view's table comment."""
     lines: list[str] = []
@@ -148,7 +140,7 @@ def render_health_view(
     """The view's SELECT text for one catalog."""
     values = health_placeholders(catalog, sources, views_schema)
     try:
-        return BracedTemplate(strip_header(_read_health_sql(name, sql_dir))).substitute(values)
+        return BracedTemplate(strip_sql_header(_read_health_sql(name, sql_dir))).substitute(values)
     except (KeyError, ValueError) as exc:
         known = ", ".join("${" + key + "}" for key in sorted(values))
         raise ObservabilityError(
@@ -163,7 +155,7 @@ def health_views(catalog: str, *, sql_dir: Path = HEALTH_SQL_DIR) -> tuple[ViewS
             schema=HEALTH_SCHEMA,
             name=name,
             definition=render_health_view(name, catalog=catalog, sql_dir=sql_dir),
-            comment=f"{_header(_read_health_sql(name, sql_dir))} From sql/health/{name}.sql; managed by CDKTF.",
+            comment=f"{_header(_read_health_sql(name, sql_dir))} From sql/health/{name}.sql; managed by Terraform (cdktn).",
             depends_on=depends_on,
         )
         for name, depends_on in HEALTH_VIEWS

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from infra.guard_rules import blocks
 from infra.permissions import (
     BROWSE,
     CREATE_MATERIALIZED_VIEW,
@@ -55,14 +56,6 @@ FOLDER_READ_LEVELS = frozenset({"CAN_READ", "CAN_RUN", "CAN_EDIT", "CAN_MANAGE"}
 
 def resources(stack: Mapping[str, Any], resource_type: str) -> dict[str, dict[str, Any]]:
     return dict((stack.get("resource") or {}).get(resource_type) or {})
-
-
-def _blocks(value: Any) -> list[Mapping[str, Any]]:
-    if isinstance(value, Mapping):
-        return [value]
-    if isinstance(value, list):
-        return [v for v in value if isinstance(v, Mapping)]
-    return []
 
 
 def exists_on_first_apply(config: Mapping[str, Any], variables: Mapping[str, Any]) -> bool:
@@ -244,7 +237,7 @@ def uc_state(env: EnvironmentStacks) -> tuple[dict[str, dict[str, frozenset[str]
             raise ValueError(f"databricks_grants.{name}: cannot tell which securable it targets")
         if key in grants:
             raise ValueError(f"two databricks_grants target {key}: they would overwrite each other")
-        grants[key] = {g["principal"]: frozenset(g.get("privileges", [])) for g in _blocks(config.get("grant"))}
+        grants[key] = {g["principal"]: frozenset(g.get("privileges", [])) for g in blocks(config.get("grant"))}
     owners: dict[str, str] = {}
     for _stack, _name, config in env.resources("databricks_catalog"):
         owners["catalog"] = str(config.get("owner", ""))
@@ -263,7 +256,7 @@ def acl_state(env: EnvironmentStacks) -> dict[str, dict[str, str]]:
     for _stack, _name, config in env.resources("databricks_permissions"):
         target = next(str(v) for k, v in config.items() if k.endswith(("_id", "_path")) and k != "//")
         entries = {}
-        for ac in _blocks(config.get("access_control")):
+        for ac in blocks(config.get("access_control")):
             principal = ac.get("service_principal_name") or ac.get("group_name") or ac.get("user_name")
             entries[str(principal)] = str(ac.get("permission_level"))
         out[target] = entries
@@ -344,17 +337,17 @@ def runner_violations(
         if held.acls.get(target) not in FOLDER_READ_LEVELS:
             out.append(f"the pipeline principal cannot read the code folder {target}")
     for _stack, name, config in env.resources("databricks_job"):
-        for task in _blocks(config.get("task")):
-            for pipeline_task in _blocks(task.get("pipeline_task")):
+        for task in blocks(config.get("task")):
+            for pipeline_task in blocks(task.get("pipeline_task")):
                 pipeline_ref = str(pipeline_task.get("pipeline_id"))
                 runner = next(
-                    (str(b.get("service_principal_name")) for b in _blocks(config.get("run_as"))), "(the job owner)"
+                    (str(b.get("service_principal_name")) for b in blocks(config.get("run_as"))), "(the job owner)"
                 )
                 levels = acl_state(env).get(pipeline_ref, {})
                 if levels.get(runner) not in PIPELINE_RUN_LEVELS:
                     out.append(f"databricks_job.{name}: its run-as {runner} cannot start {pipeline_ref} (CAN_RUN)")
     for _stack, name, config in env.resources("databricks_alert_v2"):
-        runner = next((str(b.get("service_principal_name")) for b in _blocks(config.get("run_as"))), "")
+        runner = next((str(b.get("service_principal_name")) for b in blocks(config.get("run_as"))), "")
         if not runner:
             out.append(f"databricks_alert_v2.{name}: no run_as, so it runs as whoever deployed it")
             continue

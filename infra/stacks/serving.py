@@ -17,6 +17,34 @@ from infra.stacks.common import logical_id, workspace_api_path
 from infra.views import secure_views
 
 
+def deployer_view(
+    scope: Construct,
+    env: EnvironmentConfig,
+    *,
+    schema: str,
+    name: str,
+    definition: str,
+    comment: str,
+    warehouse_id: str,
+    depends_on: list[databricks.sql_table.SqlTable] | None = None,
+) -> databricks.sql_table.SqlTable:
+    """A Unity Catalog view (`databricks_sql_table`, VIEW) owned by the deployer: a view runs with its owner's rights,
+    and the deployer's SELECT on the schemas views read comes from the matrix."""
+    return databricks.sql_table.SqlTable(
+        scope,
+        logical_id("view", schema, name),
+        catalog_name=env.catalog,
+        schema_name=schema,
+        name=name,
+        table_type="VIEW",
+        view_definition=definition,
+        comment=comment,
+        warehouse_id=warehouse_id,
+        owner=env.principal(Persona.DEPLOYER),
+        depends_on=depends_on,
+    )
+
+
 class SecureViews(Construct):
     """Handle: `views[(schema, name)]`. Each view is rendered from sql/views/<name>.sql and owned by the deployer
     (a view runs with its owner's rights; the deployer's SELECT on its schema comes from the matrix)."""
@@ -26,17 +54,14 @@ class SecureViews(Construct):
         self.views: dict[tuple[str, str], databricks.sql_table.SqlTable] = {}
         for view in secure_views(env.catalog, env.principals):
             # Secure view (masking + row filter by group membership) rendered from sql/views/<name>.sql.
-            self.views[(view.schema, view.name)] = databricks.sql_table.SqlTable(
+            self.views[(view.schema, view.name)] = deployer_view(
                 self,
-                logical_id("view", view.schema, view.name),
-                catalog_name=env.catalog,
-                schema_name=view.schema,
+                env,
+                schema=view.schema,
                 name=view.name,
-                table_type="VIEW",
-                view_definition=view.definition,
-                warehouse_id=warehouse_id,
-                owner=env.principal(Persona.DEPLOYER),
+                definition=view.definition,
                 comment=f"Secure view from sql/views/{view.name}.sql; managed by Terraform (cdktn).",
+                warehouse_id=warehouse_id,
             )
 
 
@@ -110,18 +135,15 @@ class HealthViews(Construct):
         self.views: dict[str, databricks.sql_table.SqlTable] = {}
         for spec in health_views(env.catalog):
             # A view built on another health view is created after it (UC analyzes the query at CREATE VIEW).
-            self.views[spec.name] = databricks.sql_table.SqlTable(
+            self.views[spec.name] = deployer_view(
                 self,
-                logical_id("view", spec.schema, spec.name),
-                catalog_name=env.catalog,
-                schema_name=spec.schema,
+                env,
+                schema=spec.schema,
                 name=spec.name,
-                table_type="VIEW",
-                view_definition=spec.definition,
+                definition=spec.definition,
                 comment=spec.comment,
                 warehouse_id=warehouse_id,
-                owner=env.principal(Persona.DEPLOYER),
-                depends_on=[self.views[d] for d in spec.depends_on],
+                depends_on=[self.views[d] for d in spec.depends_on] or None,
             )
 
 

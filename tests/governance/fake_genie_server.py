@@ -24,9 +24,11 @@ import json
 import secrets
 import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from loopback import LoopbackServer
 
 SPACES = "/api/2.0/genie/spaces"
 PERMISSIONS = "/api/2.0/permissions/genie/"
@@ -180,13 +182,11 @@ class _Handler(BaseHTTPRequestHandler):
         self._handle("PATCH")
 
 
-class FakeGenieServer(ThreadingHTTPServer):
+class FakeGenieServer(LoopbackServer):
     """`with FakeGenieServer(state) as server:` serves on 127.0.0.1:<free port> in a daemon thread."""
 
-    daemon_threads = True
-
     def __init__(self, state: GenieState, *, tokens: set[str], readonly_tokens: set[str]) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
+        super().__init__(_Handler, "fake-genie")
         self.state = state
         self.tokens = tokens
         self.readonly_tokens = readonly_tokens
@@ -194,18 +194,5 @@ class FakeGenieServer(ThreadingHTTPServer):
         self.requests: list[tuple[str, str, dict[str, Any]]] = []
         self._thread = threading.Thread(target=self.serve_forever, args=(0.02,), name="fake-genie", daemon=True)
 
-    @property
-    def host(self) -> str:
-        return f"http://127.0.0.1:{self.server_port}"
-
     def writes(self) -> list[tuple[str, str]]:
         return [(m, p) for m, p, _ in self.requests if m != "GET"]
-
-    def __enter__(self) -> FakeGenieServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.shutdown()
-        self.server_close()
-        self._thread.join(timeout=5)

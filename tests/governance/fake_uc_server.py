@@ -34,9 +34,11 @@ import uuid
 import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from loopback import LoopbackServer
 
 from infra.permissions import LANDING_VOLUME, SCHEMAS, SECURE_VIEWS, PermissionMatrix, Persona
 
@@ -428,10 +430,8 @@ class _Handler(BaseHTTPRequestHandler):
         return True
 
 
-class FakeUnityCatalogServer(ThreadingHTTPServer):
+class FakeUnityCatalogServer(LoopbackServer):
     """`with FakeUnityCatalogServer(state) as server:` serves on 127.0.0.1:<free port> in a daemon thread."""
-
-    daemon_threads = True
 
     def __init__(
         self,
@@ -442,7 +442,7 @@ class FakeUnityCatalogServer(ThreadingHTTPServer):
         page_size: int = 2,
         empty_pages: bool = True,
     ) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
+        super().__init__(_Handler, "fake-uc")
         self.state = state
         self.tokens = set(tokens)
         self.readonly_tokens = set(readonly_tokens)
@@ -453,18 +453,3 @@ class FakeUnityCatalogServer(ThreadingHTTPServer):
         # What the server did, for tests that must prove a path was exercised.
         self.empty_pages_served = 0
         self.rejected_tokens = 0
-        # A short poll interval keeps shutdown (and so each test's teardown) fast.
-        self._thread = threading.Thread(target=self.serve_forever, args=(0.02,), name="fake-uc", daemon=True)
-
-    @property
-    def host(self) -> str:
-        return f"http://127.0.0.1:{self.server_port}"
-
-    def __enter__(self) -> FakeUnityCatalogServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.shutdown()
-        self.server_close()
-        self._thread.join(timeout=5)

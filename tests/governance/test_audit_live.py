@@ -4,14 +4,12 @@ from the permission matrix, then drift injected the ways it happens in real work
 from __future__ import annotations
 
 import json
-import os
 import re
 import shlex
 import socket
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
@@ -45,16 +43,6 @@ TOKEN = "test-token"
 @pytest.fixture(scope="module")
 def staging() -> EnvironmentConfig:
     return load_environment("staging")
-
-
-@pytest.fixture(autouse=True)
-def isolated_sdk_auth(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """Only what a test sets reaches the SDK: no developer profile, token or cloud CLI login."""
-    for name in list(os.environ):
-        if name.startswith(("DATABRICKS_", "ARM_", "AZURE_", "GOOGLE_")):
-            monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("DATABRICKS_CONFIG_FILE", str(tmp_path / "absent.databrickscfg"))
-    monkeypatch.setenv("HOME", str(tmp_path))
 
 
 @pytest.fixture

@@ -7,9 +7,7 @@ workspace and on one that already has the pipeline's tables, and that every fail
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -28,12 +26,7 @@ TOKEN = "test-token"
 
 
 @pytest.fixture(autouse=True)
-def isolated_sdk_auth(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for name in list(os.environ):
-        if name.startswith(("DATABRICKS_", "ARM_", "AZURE_", "GOOGLE_")):
-            monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("DATABRICKS_CONFIG_FILE", str(tmp_path / "absent.databrickscfg"))
-    monkeypatch.setenv("HOME", str(tmp_path))
+def deploy_token(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DATABRICKS_TOKEN", TOKEN)
 
 

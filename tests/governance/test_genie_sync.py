@@ -4,9 +4,7 @@ SQL warehouses and Permissions REST paths (fake_genie_server.py), through the CL
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
@@ -22,16 +20,6 @@ TOKEN = "deploy-" + "t" * 8
 READ_ONLY = "readonly-" + "t" * 8
 WAREHOUSE_ID = "wh0123456789abcd"
 SPEC = genie_space(ENV.name, ENV.catalog, ENV.workspace_root.removeprefix("/Workspace"))
-
-
-@pytest.fixture(autouse=True)
-def isolated_sdk_auth(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """Only what a test sets reaches the SDK: no developer profile, token or cloud CLI login."""
-    for name in list(os.environ):
-        if name.startswith(("DATABRICKS_", "ARM_", "AZURE_", "GOOGLE_")):
-            monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("DATABRICKS_CONFIG_FILE", str(tmp_path / "absent.databrickscfg"))
-    monkeypatch.setenv("HOME", str(tmp_path))
 
 
 @pytest.fixture
