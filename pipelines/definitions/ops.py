@@ -1,12 +1,14 @@
-"""Ops: how many rows each expectation removed, per rule (zero rows included), so no row disappears unexplained."""
+"""Ops: how many rows each expectation removed, per rule (zero rows included), so no row disappears unexplained;
+and whether GDELT's CAMEO lookup was behind this update's event descriptions."""
 
 from pyspark import pipelines as dp
 from pyspark.sql import DataFrame, SparkSession
 
-from pipelines import expectations
-from pipelines.transforms import gdelt, wikimedia
+from pipelines import expectations, sources
+from pipelines.transforms import gdelt, ops, wikimedia
 
 spark = SparkSession.active()
+settings = sources.pipeline_settings(spark)
 
 
 @dp.materialized_view(name="ops.expectation_counts", comment="Rows that failed each expectation rule.")
@@ -18,3 +20,8 @@ def expectation_counts() -> DataFrame:
         },
         [gdelt.GDELT_EXPECTATIONS, wikimedia.WIKIMEDIA_EXPECTATIONS],
     )
+
+
+@dp.materialized_view(name=ops.CAMEO_LOOKUP_TABLE, comment="The CAMEO lookup this update used; a problem if any.")
+def cameo_lookup() -> DataFrame:
+    return ops.cameo_lookup_status(spark, sources.cameo_lookup(settings.cameo_lookup_path))

@@ -12,6 +12,8 @@ from pyspark.sql import functions as sf
 
 from pipelines.gdelt import EXPORT_COLUMNS
 
+GDELT_TABLE = "bronze.gdelt_events"
+WIKIMEDIA_TABLE = "bronze.wikimedia_events"
 RAW_LINE = "raw_line"
 SOURCE_FILE = "source_file"
 INGESTED_AT = "ingested_at"
