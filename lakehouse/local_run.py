@@ -478,8 +478,10 @@ class LocalEngine:
     Started with pyspark's opt-in persistent local server (`pyspark.sql.connect.local_server`, the machinery behind
     `spark.local.connect.reuse`), with its discovery file inside the run folder so no other run or user ever
     attaches to it. Every pipeline update (`spark-pipelines run --remote sc://...`) and the correlation sink use
-    this one JVM: Spark's start-up is paid once, and its Python workers, each of which loads the embedding model
-    once, live as long as the engine. The server is stopped (by the pid it recorded) on `close()`.
+    this one JVM, so Spark's start-up is paid once. The sink runs as one streaming query for the engine's life
+    (started by the first update, waited for with `processAllAvailable()` after each): its Python workers, each of
+    which loads the embedding model once, live as long as the query. `close()` stops the query, then the server
+    (by the pid it recorded).
     """
 
     def __init__(self, paths: RunPaths, settings: PipelineSettings, *, launcher: Launcher = "spark-pipelines") -> None:
@@ -489,6 +491,7 @@ class LocalEngine:
         self.url: str | None = None
         self._token: str | None = None
         self._spark: Any = None
+        self._sink: Any = None  # the correlation sink's streaming query, started by the first update
 
     @property
     def discovery(self) -> Path:
@@ -581,7 +584,10 @@ class LocalEngine:
         progress("sink: correlating the new silver rows (embed new texts, recompute open windows)")
         try:
             with self._connect_mode():
-                correlation_sink.run_available_now(self.session(), self.settings, str(self.paths.sink_checkpoint))
+                if self._sink is None:
+                    checkpoint = str(self.paths.sink_checkpoint)
+                    self._sink = correlation_sink.start_stream(self.session(), self.settings, checkpoint)
+                self._sink.processAllAvailable()  # every silver row landed so far is in gold
         except Exception as exc:
             raise LocalRunError(f"the correlation sink failed: {exc!r}"[:4000]) from exc
         sink_seconds = time.monotonic() - started
@@ -610,6 +616,10 @@ class LocalEngine:
     def close(self) -> None:
         from pyspark.sql.connect.local_server import stop_local_connect_server
 
+        if self._sink is not None:
+            with suppress(Exception), self._connect_mode():
+                self._sink.stop()
+            self._sink = None
         if self._spark is not None:
             with suppress(Exception):
                 self._spark.stop()
@@ -641,6 +651,8 @@ def _plain(record: Mapping[str, Any]) -> dict[str, Any]:
     for key, value in record.items():
         if isinstance(value, pd.Timestamp | datetime):
             out[key] = _iso(value)
+        elif isinstance(value, np.ndarray | list) and all(isinstance(v, tuple) for v in value) and len(value):
+            out[key] = {str(k): float(v) for k, v in value}  # a MAP column, as pyarrow hands it over
         elif isinstance(value, np.ndarray | list):
             out[key] = [_iso(v) for v in value]
         elif isinstance(value, np.integer):

@@ -18,13 +18,13 @@ to `process_batch`, which (in this order, so a batch that runs again after a fai
 
 On Databricks the definitions register `process_batch` as a `dp.foreach_batch_sink` fed by one append flow; open
 source `spark-pipelines` has no ForEachBatch sink, so `lakehouse run-local` runs the same stream and function with
-`writeStream.foreachBatch` (trigger availableNow) right after each pipeline update (`run_available_now`).
+`writeStream.foreachBatch` on the same local engine (`start_stream`) and waits for it after each pipeline update.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -46,6 +46,7 @@ from pipelines.window_plan import FEEDS, SinkState, UpdatePlan, plan_update
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql.streaming import StreamingQuery
 
 SINK_NAME = "correlations_sink"
 VECTORS_TABLE = "silver.text_vectors"
@@ -101,8 +102,7 @@ UPDATES = TableSpec(
             T.StructField("open_windows", T.ArrayType(T.TimestampType())),
             T.StructField("watermark", T.TimestampType()),
             *[T.StructField(f"newest_{feed}", T.TimestampType()) for feed in FEEDS],
-            T.StructField("embed_seconds", T.DoubleType()),
-            T.StructField("score_seconds", T.DoubleType()),
+            T.StructField("step_seconds", T.MapType(T.StringType(), T.DoubleType())),
             T.StructField("seconds", T.DoubleType()),
         ]
     ),
@@ -251,10 +251,31 @@ def model_embedder() -> TextEmbedder:
     return _worker_embedder
 
 
+# When set (by `lakehouse bench stream`), every embedding call in a Spark worker appends one JSON line to this file:
+# the worker's pid, how many texts, how long, and whether this call loaded the model (a worker's first call).
+STATS_ENV = "LAKEHOUSE_SINK_STATS"
+
+
 def _embed_udf(embedder_factory: EmbedderFactory) -> Any:
     @sf.pandas_udf(T.ArrayType(T.FloatType()))  # type: ignore[call-overload]
     def embed(texts: pd.Series) -> pd.Series:
-        vectors = embedder_factory().embed([str(t) for t in texts])
+        import json
+        import os
+
+        started = time.perf_counter()
+        embedder = embedder_factory()
+        first_call = getattr(embedder, "encoded_texts", None) == 0
+        vectors = embedder.embed([str(t) for t in texts])
+        stats = os.environ.get(STATS_ENV)
+        if stats:
+            record = {
+                "pid": os.getpid(),
+                "texts": len(texts),
+                "seconds": round(time.perf_counter() - started, 3),
+                "loaded_model": first_call,
+            }
+            with open(stats, "a", encoding="utf-8") as out:
+                out.write(json.dumps(record) + "\n")
         return pd.Series(list(vectors), dtype=object)
 
     return embed
@@ -298,6 +319,10 @@ def window_rows(
     """Every silver event and edit of `windows`, with their window bounds (read as silver is now)."""
     low = min(windows)
     high = max(windows) + timedelta(hours=settings.window_hours)
+    for table in (gdelt_transforms.SILVER_TABLE, wikimedia_transforms.SILVER_TABLE):
+        # A long-running session caches a table's file listing; the pipeline appended to silver since (on Delta the
+        # read gets the latest snapshot anyway, and the refresh is a no-op).
+        spark.catalog.refreshTable(settings.qualified(table))
     time_range = "`{0}` >= {1} AND `{0}` < {2}"
     lo, hi = sql_literal(low, T.TimestampType()), sql_literal(high, T.TimestampType())
     events = spark.read.table(settings.qualified(gdelt_transforms.SILVER_TABLE)).where(
@@ -342,6 +367,19 @@ class UpdateReport:
     windows_finalized: int = 0
 
 
+class _Steps:
+    """Wall-clock seconds per step of one micro-batch (recorded in ops.correlation_updates.step_seconds)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._mark = time.monotonic()
+
+    def done(self, step: str) -> None:
+        now = time.monotonic()
+        self.seconds[step] = round(self.seconds.get(step, 0.0) + now - self._mark, 3)
+        self._mark = now
+
+
 def process_batch(
     batch: DataFrame,
     batch_id: int,
@@ -354,6 +392,7 @@ def process_batch(
 ) -> UpdateReport:
     """One micro-batch of `silver_rows` (see the module docstring for the steps and their order)."""
     started = time.monotonic()
+    steps = _Steps()
     spark = batch.sparkSession
     store = TableStore(spark, delta=sources.on_databricks() if delta is None else delta, catalog=settings.catalog)
     for spec in SINK_TABLES:
@@ -365,33 +404,37 @@ def process_batch(
         state = SinkState()
     elif state.last_batch_id is not None and batch_id <= state.last_batch_id:
         return UpdateReport(batch_id, skipped=True)  # committed before a restart: writing it again would duplicate
+    steps.done("state")
 
     hours = settings.window_hours
     summary = summarize_batch(batch, hours)
     plan = plan_update(state, summary.touched, summary.newest, window_hours=hours, lateness=settings.lateness)
+    if summary.rows == 0:
+        # Nothing arrived (the stream can fire on an empty commit): no window changes, nothing to record.
+        return UpdateReport(batch_id, skipped=True)
     processed_at = now()
+    steps.done("plan")
     late = 0
     if plan.refused:
         late_rows = _late_rows(batch, plan, batch_id, processed_at, hours).localCheckpoint(eager=True)
         late = late_rows.count()
         store.replace(LATE_ROWS, late_rows, [batch_id])
+        steps.done("late_rows")
 
     # Retention: a text embedded longer ago than this is embedded again when it next appears.
     store.delete_before(VECTORS, retention_day(processed_at, settings))
+    steps.done("retention")
     embedded = 0
-    embed_seconds = score_seconds = 0.0
-    score_started = time.monotonic()
     published: DataFrame | None = None
     width = partitions or sources.parallelism(spark)
     if plan.recompute:
         events, edits = window_rows(spark, settings, plan.recompute)
         texts = window_texts(events, edits).localCheckpoint(eager=True)
-        embed_started = time.monotonic()
+        steps.done("texts")
         embedded = embed_missing(
             store, texts, embedded_at=processed_at, partitions=width, embedder_factory=embedder_factory
         )
-        embed_seconds = time.monotonic() - embed_started
-        score_started = time.monotonic()
+        steps.done("embed")
         window_vectors = texts.join(store.read(VECTORS).select("text", "vector"), "text")
         final = [datetime_to_micros(w) for w in plan.recompute if not plan.is_provisional(w)]
         published = gold.score_windows(
@@ -411,10 +454,11 @@ def process_batch(
     if published is not None:
         # Materialized before the old rows of these windows are replaced (the parquet layout drops them first).
         rows = fail_on_violation(published, gold.GOLD_EXPECTATIONS).localCheckpoint(eager=True)
+        steps.done("score")
         windows = [*plan.recompute, *plan.finalize]
         store.replace(CORRELATIONS, rows, windows)
         store.replace(TRENDING, gold.trending_stories(rows), windows)
-        score_seconds = time.monotonic() - score_started
+        steps.done("publish")
 
     report = UpdateReport(
         batch_id,
@@ -426,7 +470,7 @@ def process_batch(
         windows_recomputed=len(plan.recompute),
         windows_finalized=len(plan.finalize),
     )
-    _record_update(store, report, plan, processed_at, embed_seconds, score_seconds, time.monotonic() - started)
+    _record_update(store, report, plan, processed_at, steps.seconds, time.monotonic() - started)
     return report
 
 
@@ -435,11 +479,11 @@ def _record_update(
     report: UpdateReport,
     plan: UpdatePlan,
     processed_at: datetime,
-    embed_seconds: float,
-    score_seconds: float,
+    step_seconds: Mapping[str, float],
     seconds: float,
 ) -> None:
     """Write the update's row last: once it is there, the batch counts as committed (see `process_batch`)."""
+    steps = [item for name, value in step_seconds.items() for item in (sf.lit(name), sf.lit(value))]
     row = store.spark.range(1).select(
         sf.lit(report.batch_id).cast("bigint").alias("batch_id"),
         _timestamp(processed_at).alias("processed_at"),
@@ -449,8 +493,7 @@ def _record_update(
         _timestamps(sorted(plan.open_after)).alias("open_windows"),
         _timestamp(plan.watermark).alias("watermark"),
         *[_timestamp(plan.newest.get(feed)).alias(f"newest_{feed}") for feed in FEEDS],
-        sf.lit(round(embed_seconds, 3)).alias("embed_seconds"),
-        sf.lit(round(score_seconds, 3)).alias("score_seconds"),
+        sf.create_map(*steps).cast("map<string,double>").alias("step_seconds"),
         sf.lit(round(seconds, 3)).alias("seconds"),
     )
     store.replace(UPDATES, row, [report.batch_id])
@@ -459,28 +502,33 @@ def _record_update(
 # ------------------------------------------------------------------------------------------------ local runner
 
 
-def run_available_now(
+def start_stream(
     spark: SparkSession,
     settings: PipelineSettings,
     checkpoint: str,
     *,
+    processing_time: str = "1 second",
     embedder_factory: EmbedderFactory = model_embedder,
-) -> None:
-    """Process every silver row not yet seen by the sink, then stop (the local stand-in for the pipeline's
-    ForEachBatch sink: the same stream, the same function, its own checkpoint)."""
+) -> StreamingQuery:
+    """Start the sink as a long-running streaming query (the local stand-in for the pipeline's ForEachBatch sink:
+    the same stream and function, its own checkpoint). The caller waits for it with `processAllAvailable()`.
+
+    Kept running between pipeline updates, as a continuous pipeline on Databricks keeps its sink running: under
+    Spark Connect each query runs in its own cloned session, whose Python workers (each holding the embedding
+    model) live as long as the query, so a query per update would load the model again in every update.
+    """
 
     def handler(batch: DataFrame, batch_id: int) -> None:
         process_batch(batch, batch_id, settings=settings, embedder_factory=embedder_factory)
 
-    query = (
+    return (
         silver_rows(spark)
         .writeStream.foreachBatch(handler)
         .option("checkpointLocation", checkpoint)
         .queryName(SINK_NAME)
-        .trigger(availableNow=True)
+        .trigger(processingTime=processing_time)
         .start()
     )
-    query.awaitTermination()
 
 
 def retention_day(processed_at: datetime, settings: PipelineSettings) -> date:

@@ -148,9 +148,9 @@ def test_no_text_was_embedded_twice(streamed: Streamed) -> None:
     assert vectors["text"].is_unique
     updates = read_table(streamed.paths, UPDATES_TABLE)
     assert int(updates["texts_embedded"].sum()) == len(vectors)
-    assert [len(u.sink_updates) for u in streamed.updates] == [1, 1]
-    second = streamed.updates[1].sink_updates[0]
-    assert 0 < second["texts_embedded"] < len(vectors)  # only the texts new in landing 2
+    # The sink keeps running between updates, so update 2 may reach it as more than one micro-batch.
+    first, second = (sum(int(b["texts_embedded"]) for b in u.sink_updates) for u in streamed.updates)
+    assert first > 0 and 0 < second < len(vectors)  # only the texts new in landing 2
     # The silver texts of every accepted row have a vector; the refused row is never scored.
     silver_edits = read_table(streamed.paths, "silver.wikimedia_edits")
     assert streamed.behind_id in set(silver_edits["edit_id"])
@@ -176,7 +176,7 @@ def test_late_rows_go_to_their_open_window_or_to_ops(streamed: Streamed) -> None
 
 
 def test_windows_close_as_the_watermark_passes(streamed: Streamed) -> None:
-    first, second = (u.sink_updates[0] for u in streamed.updates)
+    first, second = (u.sink_updates[-1] for u in streamed.updates)  # the state after each update
     assert first["watermark"] == "2026-11-26T13:45:00"
     assert first["open_windows"] == ["2026-11-26T12:00:00"]
     assert second["open_windows"] == ["2026-11-26T16:00:00"]
