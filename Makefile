@@ -30,7 +30,7 @@ endif
 endif
 
 # Pure modules: plain values in, plain values out; type-checked strictly.
-MYPY_STRICT := infra/config.py infra/permissions.py pipelines/settings.py pipelines/text.py pipelines/correlate.py pipelines/embedding.py lakehouse/evaluate.py infra/views.py infra/bundle.py infra/guard_rules.py infra/inventory.py lakehouse/grants.py lakehouse/plan.py lakehouse/drift.py pipelines/gdelt.py pipelines/ingest/__init__.py pipelines/ingest/landing.py pipelines/ingest/sse.py pipelines/ingest/gdelt_loader.py pipelines/ingest/wikimedia_listener.py pipelines/ingest/cli.py lakehouse/local_feeds.py lakehouse/commands/ingest.py pipelines/cameo.py pipelines/wikimedia.py pipelines/expectations.py pipelines/sources.py lakehouse/sample.py lakehouse/local_run.py
+MYPY_STRICT := infra/config.py infra/permissions.py pipelines/settings.py pipelines/text.py pipelines/correlate.py pipelines/embedding.py lakehouse/evaluate.py infra/views.py infra/bundle.py infra/guard_rules.py infra/inventory.py lakehouse/grants.py lakehouse/plan.py lakehouse/drift.py pipelines/gdelt.py pipelines/ingest/__init__.py pipelines/ingest/landing.py pipelines/ingest/sse.py pipelines/ingest/gdelt_loader.py pipelines/ingest/wikimedia_listener.py pipelines/ingest/cli.py lakehouse/local_feeds.py lakehouse/commands/ingest.py pipelines/cameo.py pipelines/wikimedia.py pipelines/expectations.py pipelines/sources.py lakehouse/sample.py lakehouse/local_run.py pipelines/window_plan.py pipelines/engine_rows.py lakehouse/feed_profile.py lakehouse/feed_simulator.py lakehouse/bench.py
 
 .PHONY: help setup synth lint policy test test-fast run snapshot-update clean
 

@@ -14,7 +14,17 @@ HEAVY = ("pyspark", "torch", "sentence_transformers", "transformers")
 
 
 @pytest.mark.parametrize(
-    "module", ["pipelines.text", "pipelines.correlate", "pipelines.embedding", "lakehouse.commands.evaluate"]
+    "module",
+    [
+        "pipelines.text",
+        "pipelines.correlate",
+        "pipelines.embedding",
+        "lakehouse.commands.evaluate",
+        "pipelines.window_plan",
+        "pipelines.engine_rows",
+        "lakehouse.feed_profile",
+        "lakehouse.feed_simulator",
+    ],
 )
 def test_module_imports_no_spark_or_torch(module: str, repo_root: Path) -> None:
     probe = (
