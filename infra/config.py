@@ -17,7 +17,13 @@ from pydantic.dataclasses import dataclass
 
 from infra.permissions import Persona
 from pipelines.errors import LakehouseError
-from pipelines.settings import DEFAULT_SIMILARITY_THRESHOLD, DEFAULT_WINDOW_HOURS
+from pipelines.settings import (
+    DEFAULT_LATENESS_MINUTES,
+    DEFAULT_SIMILARITY_THRESHOLD,
+    DEFAULT_TEXT_VECTOR_RETENTION_HOURS,
+    DEFAULT_TOP_K,
+    DEFAULT_WINDOW_HOURS,
+)
 
 DEFAULT_CONFIG_PATH = Path(__file__).with_name("environments.toml")
 SCHEMA_VERSION = 2
@@ -160,6 +166,11 @@ class PipelineConfig:
     max_workers: Annotated[int, Field(ge=1, le=8)] = 8
     window_hours: Annotated[int, Field(ge=1, le=24)] = DEFAULT_WINDOW_HOURS
     similarity_threshold: Annotated[float, Field(ge=-1.0, le=1.0)] = DEFAULT_SIMILARITY_THRESHOLD
+    # The engine's other knobs, per environment; their ranges are checked once, by pipelines.settings.PipelineSettings
+    # (the stack builds one at synth, so an out-of-range value fails `lakehouse synth`, not the pipeline's update).
+    top_k: int = DEFAULT_TOP_K
+    lateness_minutes: int = DEFAULT_LATENESS_MINUTES
+    text_vector_retention_hours: int = DEFAULT_TEXT_VECTOR_RETENTION_HOURS
 
     @field_validator("refresh_cron")
     @classmethod

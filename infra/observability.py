@@ -27,6 +27,7 @@ from typing import Any, Final
 from infra.permissions import ANALYST_VIEW
 from infra.repo import REPO_ROOT
 from infra.views import quote_name, strip_sql_header
+from pipelines import tables
 from pipelines.errors import LakehouseError
 
 HEALTH_SQL_DIR = REPO_ROOT / "sql" / "health"
@@ -35,15 +36,16 @@ GENIE_FILE = REPO_ROOT / "genie" / "correlations.genie.json"
 
 HEALTH_SCHEMA: Final = "ops"
 # The pipeline's event log as the stack publishes it (`databricks_pipeline.event_log`): a Unity Catalog table.
-EVENT_LOG: Final = ("ops", "pipeline_event_log")
+EVENT_LOG: Final = tables.split(tables.PIPELINE_EVENT_LOG)
 
 # Tables the health SQL reads besides its own views: placeholder -> (schema, table).
 HEALTH_SOURCES: Final[Mapping[str, tuple[str, str]]] = {
     "event_log": EVENT_LOG,
-    "silver_gdelt_events": ("silver", "gdelt_events"),
-    "silver_wikimedia_edits": ("silver", "wikimedia_edits"),
-    "gdelt_quarantine": ("ops", "gdelt_events_quarantine"),
-    "wikimedia_quarantine": ("ops", "wikimedia_edits_quarantine"),
+    "silver_gdelt_events": tables.split(tables.GDELT_SILVER),
+    "silver_wikimedia_edits": tables.split(tables.WIKIMEDIA_SILVER),
+    "gdelt_quarantine": tables.split(tables.GDELT_QUARANTINE),
+    "wikimedia_quarantine": tables.split(tables.WIKIMEDIA_QUARANTINE),
+    "correlation_updates": tables.split(tables.CORRELATION_UPDATES),
 }
 
 # Each health view (sql/health/<name>.sql) and the health views it reads, in creation order.
@@ -52,7 +54,7 @@ HEALTH_VIEWS: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
     ("pipeline_updates", ("pipeline_events",)),
     ("pipeline_table_rows", ("pipeline_events",)),
     ("pipeline_expectation_failures", ("pipeline_events", "pipeline_updates")),
-    ("pipeline_landing_latency", ("pipeline_events", "pipeline_updates")),
+    ("pipeline_landing_latency", ("pipeline_updates",)),
     (
         "pipeline_health_daily",
         ("pipeline_updates", "pipeline_expectation_failures", "pipeline_landing_latency"),
@@ -155,7 +157,7 @@ def health_views(catalog: str, *, sql_dir: Path = HEALTH_SQL_DIR) -> tuple[ViewS
             schema=HEALTH_SCHEMA,
             name=name,
             definition=render_health_view(name, catalog=catalog, sql_dir=sql_dir),
-            comment=f"{_header(_read_health_sql(name, sql_dir))} From sql/health/{name}.sql; managed by Terraform (cdktn).",
+            comment=f"{_header(_read_health_sql(name, sql_dir))} From sql/health/{name}.sql; managed by cdktn.",
             depends_on=depends_on,
         )
         for name, depends_on in HEALTH_VIEWS

@@ -18,17 +18,23 @@ from dataclasses import dataclass
 from typing import Literal
 
 from infra.config import ENVIRONMENT_NAMES
+from pipelines import tables
 
 SERVING_SUFFIX = "-serving"
-# Tables the pipeline publishes that serving objects read: their existence is what step 2 checks.
-PIPELINE_OUTPUTS_SERVING_READS: tuple[tuple[str, str], ...] = (
-    ("gold", "correlations"),
-    ("ops", "gdelt_events_quarantine"),
-    ("ops", "wikimedia_edits_quarantine"),
-    ("silver", "gdelt_events"),
-    ("silver", "wikimedia_edits"),
-    # The event log is a pipeline output too: the pipeline writes it from its first update (event_log setting).
-    ("ops", "pipeline_event_log"),
+# Tables the pipeline publishes that serving objects read: their existence is what step 2 checks. The gold and
+# ops.correlation_updates tables come from the correlation sink's first micro-batch, the event log from the
+# pipeline's `event_log` setting, the rest are pipeline datasets (pipelines/tables.py says which is which).
+PIPELINE_OUTPUTS_SERVING_READS: tuple[tuple[str, str], ...] = tuple(
+    tables.split(t)
+    for t in (
+        tables.CORRELATIONS,
+        tables.CORRELATION_UPDATES,
+        tables.GDELT_QUARANTINE,
+        tables.WIKIMEDIA_QUARANTINE,
+        tables.GDELT_SILVER,
+        tables.WIKIMEDIA_SILVER,
+        tables.PIPELINE_EVENT_LOG,
+    )
 )
 
 

@@ -32,6 +32,7 @@ from infra.permissions import (
 )
 from infra.phases import DeployStep
 from infra.repo import REPO_ROOT
+from pipelines import tables
 
 DEFINITIONS_DIR = REPO_ROOT / "pipelines" / "definitions"
 _QUOTED_NAME = re.compile(r"`([^`]+)`\.`([^`]+)`\.`([^`]+)`")
@@ -75,12 +76,11 @@ def exists_on_first_apply(config: Mapping[str, Any], variables: Mapping[str, Any
     return int(match.group(2) if default else match.group(3)) > 0
 
 
-def pipeline_published_tables(definitions_dir: Path = DEFINITIONS_DIR) -> frozenset[tuple[str, str]]:
-    """(schema, table) of every dataset the pipeline defines (`@dp.table(name=...)`, `@dp.materialized_view(...)`).
-
-    Lakeflow creates these tables on the pipeline's first update; before it they do not exist.
-    """
-    out: set[tuple[str, str]] = set()
+def pipeline_dataset_names(definitions_dir: Path = DEFINITIONS_DIR) -> list[str]:
+    """The `name=` of every dataset the pipeline definitions declare (`@dp.table`, `@dp.materialized_view`,
+    `@dp.streaming_table`), as written: a contract name (`tables.X`) resolves to its value; anything else is kept
+    as its source text, so a rule can say which name is not the contract's."""
+    out: list[str] = []
     for path in sorted(definitions_dir.glob("*.py")):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Call) and getattr(node.func, "attr", "") in (
@@ -89,11 +89,26 @@ def pipeline_published_tables(definitions_dir: Path = DEFINITIONS_DIR) -> frozen
                 "streaming_table",
             ):
                 for keyword in node.keywords:
-                    if keyword.arg == "name" and isinstance(keyword.value, ast.Constant):
-                        schema, _, table = str(keyword.value.value).rpartition(".")
-                        if schema:
-                            out.add((schema.split(".")[-1], table))
-    return frozenset(out)
+                    if keyword.arg != "name":
+                        continue
+                    value = keyword.value
+                    if (
+                        isinstance(value, ast.Attribute)
+                        and isinstance(value.value, ast.Name)
+                        and value.value.id == "tables"
+                        and isinstance(getattr(tables, value.attr, None), str)
+                    ):
+                        out.append(str(getattr(tables, value.attr)))
+                    else:
+                        out.append(ast.unparse(value))
+    return out
+
+
+def pipeline_published_tables() -> frozenset[tuple[str, str]]:
+    """(schema, table) of every table the pipeline's first update creates: its datasets (Lakeflow creates them) and
+    the correlation sink's tables (the sink creates them in its first micro-batch). Before that update none exists.
+    That the definitions declare exactly the contract's datasets is a rule of its own (`pipeline_dataset_names`)."""
+    return frozenset(tables.split(t) for t in (*tables.PIPELINE_DATASETS, *tables.SINK_TABLES))
 
 
 def tables_read_by(sql: str, catalog: str) -> set[tuple[str, str]]:

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
+from pipelines import tables
+
 if TYPE_CHECKING:
     from lakehouse.local_run import RunSummary
 
@@ -166,8 +168,8 @@ def write_local_report(summary: RunSummary, log_lines: Sequence[str], *, update_
     )
     per_window: list[tuple[str, int]] = []
     scores: list[float] = []
-    if summary.rows.get("gold.correlations"):
-        gold = read_table(paths, "gold.correlations")
+    if summary.rows.get(tables.CORRELATIONS):
+        gold = read_table(paths, tables.CORRELATIONS)
         counts = gold.groupby("window_start").size().sort_index()
         per_window = [(_iso(w), int(n)) for w, n in counts.items()]
         scores = [float(s) for s in gold["score"]]

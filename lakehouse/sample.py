@@ -10,7 +10,8 @@ about a set of shared stories, plus unrelated noise and some malformed records.
   meta.id, bad meta.dt, missing title); duplicates, bots, talk pages and other wikis exercise dedupe and filters.
 - `SampleTruth` records what the pipeline must find, so the end-to-end test asserts against it.
 
-`generate_bench(n_events)` makes a larger mix for `lakehouse bench pipeline` with realistic repetition.
+The benchmark's larger, realistic feeds come from `lakehouse.feed_simulator` (rates and repetition measured from
+real captures), not from this module.
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ from pipelines.gdelt import EXPORT_COLUMNS, parse_slice_id, slice_id_of, slices_
 BASE_TIME = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
 WINDOW_HOURS = 4
 N_WINDOWS = 3
-BENCH_WINDOWS = 6
 
 # CAMEO codes the sample uses, with GDELT's descriptions (the sample's reference file lists exactly these).
 SAMPLE_CAMEO: Mapping[str, str] = {
@@ -467,77 +467,4 @@ def generate_sample(seed: int = 20261126) -> Sample:
 
     events.sort(key=lambda e: (str(e["meta"].get("dt", "")), e["id"]))
     truth.wikimedia_events = len(events)
-    return Sample(dict(sorted(slices.items())), events, dict(SAMPLE_CAMEO), truth)
-
-
-# ----------------------------------------------------------------------------------------------- benchmark mix
-
-_BENCH_WORDS = (
-    "harbor festival council budget storm transit strike museum election drought vaccine bridge ferry summit "
-    "refinery wildfire senate court verdict stadium airport pipeline rally tariff treaty glacier volcano census "
-    "orchestra railway satellite reactor border harvest library fishery mine telescope canal"
-).split()
-_BENCH_PLACES = (
-    "Lisbon",
-    "Nairobi",
-    "Osaka",
-    "Quito",
-    "Hanoi",
-    "Tbilisi",
-    "Perth",
-    "Oslo",
-    "Accra",
-    "Lima",
-    "Cork",
-    "Tunis",
-)
-
-
-def generate_bench(n_events: int, seed: int = 7) -> Sample:
-    """`n_events` records in realistic proportions: ~12 % GDELT rows, ~88 % recentchange events of which about
-    40 % are filtered out (bots, other namespaces, other wikis). URLs repeat (~3 events per article) and titles
-    follow a long-tailed popularity, as on the live feeds."""
-    if n_events < 10:
-        raise ValueError(f"--events {n_events} is too small for a meaningful benchmark: use at least 10")
-    rng = random.Random(seed)  # noqa: S311 - reproducible sample data, not cryptography
-    ids = _Ids(rng)
-    n_gdelt = max(1, round(n_events * 0.12))
-    n_wiki = n_events - n_gdelt
-    slices: dict[str, list[list[str]]] = defaultdict(list)
-    topics = [
-        f"{rng.choice(_BENCH_PLACES)} {rng.choice(_BENCH_WORDS)} {rng.choice(_BENCH_WORDS)}"
-        for _ in range(max(4, n_events // 25))
-    ]
-    # A day of data (six 4-hour windows), so the gold stage's windows spread over both Spark workers.
-    span_minutes = BENCH_WINDOWS * WINDOW_HOURS * 60 - 1
-    event_id = 1_300_000_000
-    urls: list[str] = []
-    for _ in range(n_gdelt):
-        if not urls or rng.random() > 0.35:
-            topic = rng.choice(topics)
-            urls.append(f"https://news.example.org/{topic.lower().replace(' ', '-')}-{rng.randint(1000, 9999)}")
-        url = rng.choice(urls[-20:])
-        event_id += 1
-        at = BASE_TIME + timedelta(minutes=rng.randint(0, span_minutes))
-        actor = rng.choice(NOISE_ACTORS)
-        code = rng.choice(list(SAMPLE_CAMEO))
-        row = gdelt_row(event_id, at, url, actor, None, code, NOISE_PLACE, rng)
-        slices[row[EXPORT_COLUMNS.index("DATEADDED")]].append(row)
-    events: list[dict[str, Any]] = []
-    weights = [1.0 / (rank + 1) for rank in range(len(topics))]
-    for _ in range(n_wiki):
-        title = rng.choices(topics, weights)[0].title()
-        at = BASE_TIME + timedelta(minutes=rng.randint(0, span_minutes))
-        draw = rng.random()
-        if draw < 0.15:
-            event = recentchange_event(ids, at, title, "Bot: formatting", user="Citation bot", bot=True)
-        elif draw < 0.30:
-            event = recentchange_event(ids, at, f"Talk:{title}", "reply", user=_user(rng), namespace=1)
-        elif draw < 0.40:
-            event = recentchange_event(ids, at, title, "Kopie", user=_user(rng), wiki="dewiki")
-        else:
-            event = recentchange_event(ids, at, title, rng.choice(NOISE_COMMENTS), user=_user(rng))
-        events.append(event)
-    events.sort(key=lambda e: (e["meta"]["dt"], e["id"]))
-    truth = SampleTruth(gdelt_rows=n_gdelt, wikimedia_events=n_wiki)
     return Sample(dict(sorted(slices.items())), events, dict(SAMPLE_CAMEO), truth)

@@ -8,6 +8,11 @@ counts as a violation, so a missing field never slips through silently).
   per-rule metrics land in the pipeline event log); where `pyspark.pipelines` has no expectations (open source
   Spark 4.x) the decorated function's result is filtered (drop) or made to raise on the first violating row
   (fail), so both runtimes keep exactly the same rows.
+- `dropping_view(spark, name, suite, query)`: the rows of `query()` that pass every rule, for a streaming table
+  that must drop violations *before* a further step (silver drops before it deduplicates). On Databricks it
+  registers a temporary view `name` decorated with the native `dp.expect_all_or_drop`, so the per-rule counts
+  reach the event log, and returns a reader of that view; elsewhere it returns `query()` filtered
+  (`drop_violations`): open-source Spark has no expectations and analyzes a dedupe over a view eagerly.
 - `quarantine(df, suite)`: every violating row once per rule it breaks, with the rule's name in `rule`. The
   pipeline publishes these as `ops.<table>_quarantine` tables computed from the same source as the clean table,
   so nothing disappears unexplained; `expectation_counts` turns them into `ops.expectation_counts`.
@@ -183,6 +188,25 @@ def expect_all_or_drop(suite: ExpectationSuite) -> Callable[[F], F]:
         return wrapper  # type: ignore[return-value]
 
     return decorate
+
+
+def dropping_view(
+    spark: Any, name: str, suite: ExpectationSuite, query: Callable[[], DataFrame]
+) -> Callable[[], DataFrame]:
+    """A reader of `query()`'s rows that pass every rule (see the module docstring for the two runtimes)."""
+    native = _native("expect_all_or_drop")
+    if native is None:
+        return lambda: drop_violations(query(), suite)
+    from pyspark import pipelines as dp
+
+    def view() -> DataFrame:
+        return query()
+
+    view.__name__ = name
+    dp.temporary_view(name=name, comment=f"Rows that pass the expectations of {suite.table}.")(
+        native(suite.as_dict())(view)
+    )
+    return lambda: spark.readStream.table(name)
 
 
 def expect_all_or_fail(suite: ExpectationSuite) -> Callable[[F], F]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
+from datetime import timedelta
 
 from pipelines.errors import LakehouseError
 
@@ -22,6 +23,14 @@ CONF_PREFIX = "lakehouse."
 DEFAULT_SIMILARITY_THRESHOLD = 0.04
 DEFAULT_WINDOW_HOURS = 4
 DEFAULT_TOP_K = 5
+# How late a row may arrive and still change its window: a window is final once the newest row of every feed is
+# this far past the window's end. GDELT publishes a slice ~15 minutes after its DATEADDED and the listener lands
+# every minute, so an hour covers a stalled job that catches up, without keeping windows open for long.
+DEFAULT_LATENESS_MINUTES = 60
+# How long a stored text vector is reused before the text is embedded again: a text embedded less than this long
+# ago is never embedded again. Two days hold every text of the open windows with room to spare; each day of
+# enwiki + GDELT text costs ~150 MB of vectors (1.5 KiB each), so the retention bounds the table.
+DEFAULT_TEXT_VECTOR_RETENTION_HOURS = 48
 
 
 class PipelineSettingsError(LakehouseError, ValueError):
@@ -43,6 +52,11 @@ class PipelineSettings:
     # Comma-separated wiki database names the silver layer keeps (e.g. "enwiki").
     wikis: str = "enwiki"
     include_bots: bool = False
+    lateness_minutes: int = DEFAULT_LATENESS_MINUTES
+    text_vector_retention_hours: int = DEFAULT_TEXT_VECTOR_RETENTION_HOURS
+    # The Unity Catalog catalog of the tables the correlation sink writes (its foreachBatch session may not have the
+    # pipeline's catalog as its current one); "" means the session's current catalog (local runs).
+    catalog: str = ""
 
     def __post_init__(self) -> None:
         if not 1 <= self.window_hours <= 24:
@@ -55,6 +69,33 @@ class PipelineSettings:
             )
         if self.top_k < 1:
             raise PipelineSettingsError(f"{CONF_PREFIX}top_k={self.top_k} must be at least 1.")
+        if not 0 <= self.lateness_minutes <= 24 * 60:
+            raise PipelineSettingsError(
+                f"{CONF_PREFIX}lateness_minutes={self.lateness_minutes} is out of range: set it to 0..1440 minutes."
+            )
+        # A text must outlive the windows that use it, or an open window would embed its texts again every update.
+        floor_hours = self.window_hours + -(-self.lateness_minutes // 60)
+        if self.text_vector_retention_hours < floor_hours:
+            raise PipelineSettingsError(
+                f"{CONF_PREFIX}text_vector_retention_hours={self.text_vector_retention_hours} is shorter than a window "
+                f"plus its lateness ({floor_hours} h): set it to at least {floor_hours}."
+            )
+        if self.catalog and not self.catalog.replace("_", "").isalnum():
+            raise PipelineSettingsError(
+                f"{CONF_PREFIX}catalog={self.catalog!r} is not a catalog name: use letters, digits and '_'."
+            )
+
+    @property
+    def lateness(self) -> timedelta:
+        return timedelta(minutes=self.lateness_minutes)
+
+    @property
+    def text_vector_retention(self) -> timedelta:
+        return timedelta(hours=self.text_vector_retention_hours)
+
+    def qualified(self, table: str) -> str:
+        """`schema.table` prefixed with the configured catalog (unchanged when no catalog is set)."""
+        return f"{self.catalog}.{table}" if self.catalog else table
 
     def to_configuration(self) -> dict[str, str]:
         """The pipeline configuration map (all values are strings, as the Pipelines API requires)."""

@@ -25,6 +25,10 @@ HEAVY = ("pyspark", "torch", "sentence_transformers", "transformers")
         "pipelines.transforms.features",
         "lakehouse.event_log",
         "lakehouse.report",
+        "pipelines.window_plan",
+        "pipelines.engine_rows",
+        "lakehouse.feed_profile",
+        "lakehouse.feed_simulator",
     ],
 )
 def test_module_imports_no_spark_or_torch(module: str, repo_root: Path) -> None:

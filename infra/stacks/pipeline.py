@@ -14,9 +14,10 @@ from infra.stacks.bundle import CodeBundle
 from infra.stacks.catalog import UnityCatalog
 from infra.stacks.common import sorted_tags
 from infra.stacks.compute import Compute
+from pipelines import tables
 from pipelines.settings import PipelineSettings
 
-EVENT_LOG = ("ops", "pipeline_event_log")  # contract: the pipeline's event log table
+EVENT_LOG = tables.split(tables.PIPELINE_EVENT_LOG)
 PIPELINE_DEFAULT_SCHEMA = "silver"
 # Failure classes the pipeline mails about (the Pipelines API's alert names).
 PIPELINE_ALERTS = ("on-update-failure", "on-update-fatal-failure", "on-flow-failure")
@@ -28,6 +29,11 @@ def pipeline_settings(env: EnvironmentConfig, landing_root: str) -> PipelineSett
     return PipelineSettings(
         window_hours=p.window_hours,
         similarity_threshold=p.similarity_threshold,
+        top_k=p.top_k,
+        lateness_minutes=p.lateness_minutes,
+        text_vector_retention_hours=p.text_vector_retention_hours,
+        # The sink's foreachBatch writes name their catalog: it must be the pipeline's own.
+        catalog=env.catalog,
         gdelt_landing_path=f"{landing_root}/gdelt",
         wikimedia_landing_path=f"{landing_root}/wikimedia",
         cameo_lookup_path=f"{landing_root}/reference/CAMEO.eventcodes.txt",

@@ -29,13 +29,14 @@ def print_summary(summary: RunSummary, console: Console) -> None:
         quarantine.add_row(rule, str(count), style="yellow" if count else None)
     console.print(quarantine)
 
-    correlations = Table(title="top correlations per window")
+    correlations = Table(title="top correlations per window (* provisional: the window is still open)")
     correlations.add_column("window (UTC)", no_wrap=True)
     correlations.add_column("score", justify="right")
     correlations.add_column("event")
     correlations.add_column("edited article", style="green")
     for c in summary.correlations:
-        correlations.add_row(c["window_start"], f"{c['score']:.3f}", c["event_text"][:90], c["edit_title"])
+        window = c["window_start"] + (" *" if c.get("provisional") else "")
+        correlations.add_row(window, f"{c['score']:.3f}", c["event_text"][:90], c["edit_title"])
     console.print(correlations)
 
     trending = Table(title="trending stories per window")
@@ -50,6 +51,14 @@ def print_summary(summary: RunSummary, console: Console) -> None:
         )
     console.print(trending)
 
+    for u in summary.sink_updates:
+        console.print(
+            f"correlation sink, batch {u['batch_id']}: {u['input_rows']} new silver rows, "
+            f"{u['texts_embedded']} texts embedded, {u['windows_recomputed']} of {u['windows_open']} open windows "
+            f"recomputed, {u['windows_finalized']} finalized, {u['late_rows']} late rows (ops.late_rows)"
+        )
+    for warning in summary.warnings:
+        console.print(f"[bold yellow]warning:[/bold yellow] {warning}")
     timings = ", ".join(f"{step} {seconds:.1f} s" for step, seconds in summary.timings_s.items())
     console.print(
         f"[bold]wall time {summary.wall_time_s:.1f} s[/bold] ({timings}); "
@@ -81,10 +90,18 @@ def print_summary(summary: RunSummary, console: Console) -> None:
     help="Folder for the run's state (landing files, warehouse, metastore); deleted and recreated on each run.",
 )
 @click.option(
+    "--keep-state",
+    is_flag=True,
+    help="Keep the run folder of an earlier run and run one more update on it (the data is landed again; silver "
+    "drops what it has seen).",
+)
+@click.option(
     "--live-seconds", type=click.IntRange(5, 3600), default=60, show_default=True, help="Live: listen this long."
 )
 @click.option("--live-events", type=click.IntRange(1), default=2000, show_default=True, help="Live: at most this many.")
-def run_local(source: str, summary_json: Path | None, run_dir: Path, live_seconds: int, live_events: int) -> None:
+def run_local(
+    source: str, summary_json: Path | None, run_dir: Path, keep_state: bool, live_seconds: int, live_events: int
+) -> None:
     """Run the whole pipeline locally: generate (or fetch), ingest, run spark-pipelines, summarize."""
     console = Console()
     # The loader logs each rejected sample row (the sample plants them on purpose); the summary counts them.
@@ -101,6 +118,7 @@ def run_local(source: str, summary_json: Path | None, run_dir: Path, live_second
             progress=progress,
             live_max_events=live_events,
             live_duration_s=float(live_seconds),
+            keep_state=keep_state,
         )
     print_summary(summary, console)
     if summary_json is not None:

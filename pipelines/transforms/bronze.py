@@ -10,8 +10,11 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as sf
 
+from pipelines import tables
 from pipelines.gdelt import EXPORT_COLUMNS
 
+GDELT_TABLE = tables.GDELT_BRONZE
+WIKIMEDIA_TABLE = tables.WIKIMEDIA_BRONZE
 RAW_LINE = "raw_line"
 SOURCE_FILE = "source_file"
 INGESTED_AT = "ingested_at"

@@ -7,10 +7,10 @@ rows give the same `n_events`, `n_edits` and `top_score` as gold.trending_storie
 
 Primary key `(story_id, window_start TIMESERIES)`: `story_id` is the first 16 hex characters of sha256(story), a
 short stable key to look features up by; `window_start` is the time-series key (point-in-time lookups). Unity
-Catalog feature engineering uses any table with a primary key constraint as a feature table (a pipeline table
-declares it in its `schema=` DDL). Open-source `spark-pipelines` rejects constraints in that DDL
-(`PARSE_SYNTAX_ERROR at or near 'PRIMARY'`), so the one column list below is declared with the constraint on
-Databricks and without it locally (`schema_ddl`).
+Catalog feature engineering uses any table with a primary key constraint as a feature table. The correlation sink
+writes it next to gold.correlations for exactly the windows it recomputes (so it is as incremental as gold), and
+creates the Delta table with the constraint on Databricks; the local parquet table has none (`schema_ddl` says
+which DDL each gets).
 
 Importable without pyspark (the stack and docs read the constants); the DataFrame function imports it when called.
 """
@@ -19,13 +19,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Final
 
+from pipelines import tables
+
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
+    from pyspark.sql.types import StructType
 
-FEATURE_TABLE: Final = "gold.story_window_features"
+FEATURE_TABLE: Final = tables.STORY_WINDOW_FEATURES
 PRIMARY_KEY: Final = ("story_id", "window_start")
 TIMESERIES_KEY: Final = "window_start"
 CONSTRAINT_NAME: Final = "story_window_features_pk"
+# The silver event columns the features read beyond gold's contract (gold carries no country).
+SILVER_EVENT_COLUMNS: Final = ("event_id", "country_code")
 # Column name -> (type, comment).
 FEATURE_COLUMNS: Final[tuple[tuple[str, str, str], ...]] = (
     ("story_id", "STRING", "first 16 hex of sha256(story)"),
@@ -54,11 +59,27 @@ def schema_ddl(*, primary_key: bool) -> str:
         f"{name} {kind}{' NOT NULL' if primary_key and name in PRIMARY_KEY else ''} COMMENT '{comment}'"
         for name, kind, comment in FEATURE_COLUMNS
     )
-    if not primary_key:
-        return columns
-    # TIMESERIES marks the time key, so feature lookups can be point-in-time (`timestamp_lookup_key`).
+    return f"{columns}, {primary_key_constraint()}" if primary_key else columns
+
+
+def primary_key_constraint() -> str:
+    """The constraint clause (Databricks): TIMESERIES marks the time key for point-in-time lookups."""
     keys = ", ".join(f"{c} TIMESERIES" if c == TIMESERIES_KEY else c for c in PRIMARY_KEY)
-    return f"{columns}, CONSTRAINT {CONSTRAINT_NAME} PRIMARY KEY ({keys})"
+    return f"CONSTRAINT {CONSTRAINT_NAME} PRIMARY KEY ({keys})"
+
+
+def struct_type() -> StructType:
+    """FEATURE_COLUMNS as a StructType (built, not parsed: parsing DDL needs an analyzer round trip under Connect)."""
+    from pyspark.sql import types as T
+
+    kinds: dict[str, T.DataType] = {
+        "STRING": T.StringType(),
+        "TIMESTAMP": T.TimestampType(),
+        "BIGINT": T.LongType(),
+        "DOUBLE": T.DoubleType(),
+        "ARRAY<STRING>": T.ArrayType(T.StringType()),
+    }
+    return T.StructType([T.StructField(name, kinds[kind]) for name, kind, _ in FEATURE_COLUMNS])
 
 
 def story_window_features(correlations: DataFrame, events: DataFrame) -> DataFrame:
@@ -70,7 +91,7 @@ def story_window_features(correlations: DataFrame, events: DataFrame) -> DataFra
 
     # gold.trending_stories' story: the URL's story words, else the event text.
     story = sf.coalesce(sf.nullif(text_udfs.story(sf.col("source_url")), sf.lit("")), sf.col("event_text"))
-    countries = events.select("event_id", "country_code").dropDuplicates(["event_id"])
+    countries = events.select(*SILVER_EVENT_COLUMNS).dropDuplicates(["event_id"])
     rows = correlations.withColumn("story", story).join(countries, "event_id", "left")
     edit_editor = sf.when(sf.col("editor").isNotNull(), sf.col("editor"))
     anonymous_edit = sf.when(sf.col("editor_is_anonymous"), sf.col("edit_id"))

@@ -13,10 +13,11 @@ from itertools import chain
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as sf
 
+from pipelines import tables
 from pipelines.expectations import Expectation, ExpectationSuite
 from pipelines.transforms import text_udfs
 
-SILVER_TABLE = "silver.gdelt_events"
+SILVER_TABLE = tables.GDELT_SILVER
 
 GDELT_EXPECTATIONS = ExpectationSuite(
     SILVER_TABLE,

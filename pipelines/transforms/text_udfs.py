@@ -34,7 +34,7 @@ def _event_fields(row: pd.Series) -> EventFields:
 VectorizedUdf = Callable[..., Column]
 
 
-def _vectorized(fn: Callable[..., pd.Series], return_type: T.DataType) -> VectorizedUdf:
+def vectorized_udf(fn: Callable[..., pd.Series], return_type: T.DataType) -> VectorizedUdf:
     """A pandas UDF of `fn` (typed: pyspark's decorator is untyped, so the call site says what it returns)."""
     return cast(VectorizedUdf, pandas_udf(fn, return_type))  # type: ignore[call-overload]
 
@@ -60,7 +60,7 @@ def event_text(
     def udf(frame: pd.DataFrame) -> pd.Series:
         return apply(frame)
 
-    return _vectorized(udf, T.StringType())(
+    return vectorized_udf(udf, T.StringType())(
         sf.struct(
             actor1_name.alias("actor1_name"),
             actor2_name.alias("actor2_name"),
@@ -78,7 +78,7 @@ def story(source_url: Column) -> Column:
     def udf(urls: pd.Series) -> pd.Series:
         return urls.map(lambda url: story_text(EventFields(source_url=_text(url)))).astype("string")
 
-    return _vectorized(udf, T.StringType())(source_url)
+    return vectorized_udf(udf, T.StringType())(source_url)
 
 
 def edit_text(title: Column, comment: Column) -> Column:
@@ -89,7 +89,7 @@ def edit_text(title: Column, comment: Column) -> Column:
             [build_edit_text(_text(t), _text(c)) for t, c in zip(titles, comments, strict=True)], dtype="string"
         )
 
-    return _vectorized(udf, T.StringType())(title, comment)
+    return vectorized_udf(udf, T.StringType())(title, comment)
 
 
 def ip_address(user: Column) -> Column:
@@ -98,4 +98,4 @@ def ip_address(user: Column) -> Column:
     def udf(users: pd.Series) -> pd.Series:
         return users.map(lambda u: is_ip_address(None if u is None or pd.isna(u) else str(u))).astype(bool)
 
-    return _vectorized(udf, T.BooleanType())(user)
+    return vectorized_udf(udf, T.BooleanType())(user)

@@ -11,12 +11,13 @@ from collections.abc import Iterable
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as sf
 
+from pipelines import tables
 from pipelines.expectations import Expectation, ExpectationSuite
 from pipelines.transforms import text_udfs
 from pipelines.transforms.gdelt import dedupe
 from pipelines.wikimedia import RECENTCHANGE_SCHEMA, silver_filter_sql
 
-SILVER_TABLE = "silver.wikimedia_edits"
+SILVER_TABLE = tables.WIKIMEDIA_SILVER
 _CORRUPT = "_corrupt_record"
 
 WIKIMEDIA_EXPECTATIONS = ExpectationSuite(

@@ -3,6 +3,7 @@
 --   count edits per editor without learning who they are; IP addresses (logged-out editors) become NULL.
 -- Row filter: rows whose editor is anonymous (an IP address) are hidden, because the IP is personal data and the
 --   edit's comment and title can re-identify it; members of the compliance group see every row unmasked.
+-- provisional: true while the row's 4-hour window is still open (a later update can change or drop it).
 -- Placeholders: ${correlations} (quoted catalog.schema.table), ${compliance_group} (quoted string literal).
 SELECT
   window_start,
@@ -25,6 +26,7 @@ SELECT
   END AS editor,
   editor_is_anonymous,
   score,
-  rank
+  rank,
+  provisional
 FROM ${correlations}
 WHERE NOT editor_is_anonymous OR is_account_group_member(${compliance_group})

@@ -19,6 +19,7 @@ SELECT
   editor,
   editor_is_anonymous,
   score,
-  rank
+  rank,
+  provisional
 FROM ${correlations}
 WHERE is_account_group_member(${compliance_group})

@@ -131,7 +131,7 @@ def health(spark):
     spark.createDataFrame(wiki_q, quarantine_ddl).write.mode("overwrite").saveAsTable(f"{DB}.src_wikimedia_quarantine")
     silver_ddl = "event_id STRING, source_file STRING, ingested_at TIMESTAMP"
     gdelt = [
-        # Published 09:45 and 09:30, ingested by u1 (gold completed at 10:00:40).
+        # Published 09:45 and 09:30, ingested by u1 (the sink published gold at 10:00:40).
         ("e1", "/Volumes/c/bronze/landing/gdelt/20260301094500.export.CSV", _naive(_s(T1, 22))),
         ("e2", "/Volumes/c/bronze/landing/gdelt/20260301093000.export.CSV", _naive(_s(T1, 22))),
         ("e3", "/Volumes/c/bronze/landing/gdelt/20260302094500.export.CSV", _naive(_s(T2, 11))),
@@ -143,6 +143,13 @@ def health(spark):
     ]
     wiki_rows = [(i, f, _naive(_s(T1, 23))) for i, f, _ in wiki]
     spark.createDataFrame(wiki_rows, silver_ddl).write.mode("overwrite").saveAsTable(f"{DB}.src_silver_wikimedia_edits")
+    # The correlation sink's own record (ops.correlation_updates, pipelines/transforms/correlation_sink.py): u1's
+    # micro-batch started at 10:00:31 and took 9 s, so gold was published at 10:00:40; in u2 the sink published
+    # nothing (an update whose sink failed writes no row).
+    sink_updates = [(_naive(_s(T1, 31)), 9.0)]
+    spark.createDataFrame(sink_updates, "processed_at TIMESTAMP, seconds DOUBLE").write.mode("overwrite").saveAsTable(
+        f"{DB}.src_correlation_updates"
+    )
     for name, _ in HEALTH_VIEWS:
         sql = render_health_view(name, catalog="spark_catalog", sources=SOURCES, views_schema=DB)
         spark.sql(f"CREATE OR REPLACE VIEW {DB}.{name} AS {sql}")
@@ -196,8 +203,10 @@ def test_landing_to_gold_latency_per_update_and_source(health) -> None:
     wiki = got[("u1", "wikimedia")]
     # Listener stamps 09:59:00 and 09:59:30 (the file name's seconds; sub-seconds are dropped).
     assert (wiki["files"], wiki["max_latency_s"], wiki["min_latency_s"]) == (2, 100.0, 70.0)
-    # u2's gold flow failed: no completion, so no latency, but the landed files still show.
-    assert got[("u2", "gdelt")]["max_latency_s"] is None and got[("u2", "gdelt")]["files"] == 1
+    assert got[("u1", "gdelt")]["unpublished_rows"] == 0
+    # u2's sink published nothing: no latency, but the landed file and its unpublished row still show.
+    u2 = got[("u2", "gdelt")]
+    assert u2["max_latency_s"] is None and (u2["files"], u2["unpublished_rows"]) == (1, 1)
 
 
 def test_daily_health_rolls_updates_up(health) -> None:

@@ -67,6 +67,7 @@ COLUMN_TYPES = {
     "editor_is_anonymous": "BOOLEAN",
     "score": "DOUBLE",
     "rank": "INT",
+    "provisional": "BOOLEAN",
 }
 # (edit_id, editor, editor_is_anonymous): named users (one editing twice), an IPv4 and an IPv6 editor.
 EDITS = (
@@ -101,6 +102,7 @@ def _source_rows() -> list[dict[str, Any]]:
                 "editor_is_anonymous": anonymous,
                 "score": 0.9 - i / 10,
                 "rank": i + 1,
+                "provisional": i % 2 == 0,
             }
         )
     return rows

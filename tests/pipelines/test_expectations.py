@@ -108,3 +108,45 @@ def test_counts_include_rules_nobody_broke(spark: SparkSession) -> None:
 def test_counts_need_every_suites_quarantine() -> None:
     with pytest.raises(ExpectationError, match="no quarantine DataFrame"):
         expectations.expectation_counts({}, [SUITE])
+
+
+def test_dropping_view_is_a_filter_where_pipelines_have_no_expectations(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(expectations, "_native", lambda _name: None)
+    dropped: list[object] = []
+    monkeypatch.setattr(expectations, "drop_violations", lambda df, suite: dropped.append((df, suite)) or "kept")
+    reader = expectations.dropping_view(object(), "things_valid", SUITE, lambda: "typed rows")
+    assert reader() == "kept" and dropped == [("typed rows", SUITE)]
+
+
+def test_dropping_view_declares_the_native_expectations_on_a_temporary_view(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Platform rule (docs.databricks.com/aws/en/ldp/developer/ldp-python-ref-expectations): expectation decorators
+    # declare constraints on "materialized views, streaming tables, or temporary views" and come after the
+    # @dp.temporary_view() decorator; with expect_all_or_drop "the count of dropped records is logged alongside
+    # other dataset metrics" (the event log), which a plain filter never reports.
+    from pyspark import pipelines as dp
+
+    calls: dict[str, object] = {}
+
+    def native(name: str) -> object:
+        def expect_all_or_drop(rules: dict[str, str]) -> object:
+            calls["rules"] = rules
+            return lambda fn: calls.setdefault("checked", fn)
+
+        return expect_all_or_drop if name == "expect_all_or_drop" else None
+
+    def temporary_view(*, name: str, comment: str) -> object:
+        return lambda fn: calls.setdefault("view", (name, fn))
+
+    class Spark:
+        class readStream:
+            @staticmethod
+            def table(name: str) -> str:
+                return f"stream of {name}"
+
+    monkeypatch.setattr(expectations, "_native", native)
+    monkeypatch.setattr(dp, "temporary_view", temporary_view, raising=False)
+    reader = expectations.dropping_view(Spark(), "things_valid", SUITE, lambda: "typed rows")
+    assert calls["rules"] == SUITE.as_dict()
+    view_name, view = calls["view"]  # type: ignore[misc]
+    assert view_name == "things_valid" and view is calls["checked"] and view() == "typed rows"
+    assert reader() == "stream of things_valid"  # the streaming table reads the checked view

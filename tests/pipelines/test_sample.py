@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import pytest
-
-from lakehouse.sample import generate_bench, generate_sample
+from lakehouse.sample import generate_sample
 from pipelines.cameo import parse_cameo_lookup, render_lookup
 from pipelines.gdelt import EXPORT_COLUMNS, GdeltEvent, parse_export_line
 from pipelines.wikimedia import RecentChangeError, edit_from_event, keeps
@@ -53,16 +51,3 @@ def test_wikimedia_events_and_truth_agree() -> None:
 def test_sample_cameo_lookup_round_trips_through_gdelts_format() -> None:
     sample = generate_sample()
     assert parse_cameo_lookup(render_lookup(sample.cameo_lookup)) == sample.cameo_lookup
-
-
-def test_bench_mix_proportions_and_repetition() -> None:
-    bench = generate_bench(2000)
-    gdelt_rows = [row for rows in bench.gdelt_slices.values() for row in rows]
-    assert len(gdelt_rows) + len(bench.wikimedia_events) == 2000
-    assert 0.08 < len(gdelt_rows) / 2000 < 0.16
-    urls = [row[EXPORT_COLUMNS.index("SOURCEURL")] for row in gdelt_rows]
-    titles = [e["title"] for e in bench.wikimedia_events]
-    assert len(set(urls)) < len(urls) / 1.5  # several events per article, as GDELT codes them
-    assert len(set(titles)) < len(titles) / 3  # popular articles are edited again and again
-    with pytest.raises(ValueError, match="at least 10"):
-        generate_bench(5)

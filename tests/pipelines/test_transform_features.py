@@ -20,13 +20,10 @@ URL = "https://news.example.org/2026/01/01/storm-hits-coast.html"
 
 def _pair(event_id, edit_id, score, *, url=URL, text="Storm hits coast. Police", editor="editor-a", anon=False,
           wiki="enwiki", window=W0):  # fmt: skip
+    # In gold's column order (gold.CORRELATION_COLUMNS); the frame takes gold's own schema, so a new contract
+    # column that this tuple lacks fails here rather than being silently ignored.
     return (window, W1, event_id, window, "010", "Make statement", text, url, edit_id, window, wiki, "Storm",
-            "c", editor, anon, score, 1)  # fmt: skip
-
-
-TYPES = ("TIMESTAMP", "TIMESTAMP", "STRING", "TIMESTAMP", "STRING", "STRING", "STRING", "STRING", "STRING",
-         "TIMESTAMP", "STRING", "STRING", "STRING", "STRING", "BOOLEAN", "DOUBLE", "INT")  # fmt: skip
-CONTRACT = ", ".join(f"{c} {t}" for c, t in zip(gold.CORRELATION_COLUMNS, TYPES, strict=True))
+            "c", editor, anon, score, 1, False)  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +34,7 @@ def frames(spark):
         _pair("e2", "w1", 0.20, editor="editor-a", wiki="enwiki"),
         _pair("e3", "w3", 0.05, url="https://x.example/", text="Mayor speaks. Mayor", editor="b", wiki="dewiki"),
     ]
-    correlations = spark.createDataFrame(pairs, CONTRACT)
+    correlations = spark.createDataFrame(pairs, gold.CORRELATION_SCHEMA)
     events = spark.createDataFrame(
         [("e1", "US"), ("e2", "FR"), ("e2", "FR"), ("e3", None)], "event_id STRING, country_code STRING"
     )
