@@ -520,7 +520,7 @@ def start_stream(
     settings: PipelineSettings,
     checkpoint: str,
     *,
-    processing_time: str = "1 second",
+    processing_time: str = "5 seconds",
     embedder_factory: EmbedderFactory = model_embedder,
 ) -> StreamingQuery:
     """Start the sink as a long-running streaming query (the local stand-in for the pipeline's ForEachBatch sink:
