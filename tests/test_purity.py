@@ -23,12 +23,12 @@ HEAVY = ("pyspark", "torch", "sentence_transformers", "transformers")
         # Read by the stack and the docs: plain data, no Spark.
         "infra.observability",
         "pipelines.transforms.features",
-        "lakehouse.event_log",
-        "lakehouse.report",
+        "lakehouse.local.event_log",
+        "lakehouse.local.report",
         "pipelines.window_plan",
         "pipelines.engine_rows",
-        "lakehouse.feed_profile",
-        "lakehouse.feed_simulator",
+        "lakehouse.local.feed_profile",
+        "lakehouse.local.feed_simulator",
     ],
 )
 def test_module_imports_no_spark_or_torch(module: str, repo_root: Path) -> None:

@@ -11,7 +11,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from lakehouse.bench import DEFAULT_BENCH_DIR, StreamBenchReport, StreamUpdate, bench_stream
+from lakehouse.local.bench import DEFAULT_BENCH_DIR, StreamBenchReport, StreamUpdate, bench_stream
 
 
 @click.group("bench")

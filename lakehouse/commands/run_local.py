@@ -9,8 +9,9 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from lakehouse.local_run import DEFAULT_RUN_DIR, RunSummary, write_summary_json
-from lakehouse.local_run import run_local as run_local_pipeline
+from lakehouse.local.paths import DEFAULT_RUN_DIR
+from lakehouse.local.run import RunSummary, write_summary_json
+from lakehouse.local.run import run_local as run_local_pipeline
 
 
 def print_summary(summary: RunSummary, console: Console) -> None:

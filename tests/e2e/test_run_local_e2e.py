@@ -14,8 +14,10 @@ import pytest
 from click.testing import CliRunner
 
 from lakehouse.commands.run_local import run_local
-from lakehouse.local_run import TABLES, RunPaths, dry_run, read_table
-from lakehouse.sample import SampleTruth, generate_sample
+from lakehouse.local.paths import TABLES, RunPaths
+from lakehouse.local.readback import read_table
+from lakehouse.local.run import dry_run
+from lakehouse.local.sample import SampleTruth, generate_sample
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -125,7 +127,7 @@ def test_summary_json_and_printed_summary(run: tuple[RunPaths, dict[str, Any], s
 def test_the_report_path_is_printed_last_and_the_report_has_every_chart(
     run: tuple[RunPaths, dict[str, Any], str],
 ) -> None:
-    from lakehouse.report import CHART_IDS
+    from lakehouse.local.report import CHART_IDS
 
     paths, summary, output = run
     assert output.strip().splitlines()[-1] == f"report: {summary['report_path']}"
@@ -148,7 +150,7 @@ def test_the_feature_table_has_one_row_per_trending_story(run: tuple[RunPaths, d
 def test_the_health_sql_runs_over_the_local_run(run: tuple[RunPaths, dict[str, Any], str], spark) -> None:
     """The same health SQL the stack deploys, over this run's tables and its derived event log."""
     from infra.observability import HEALTH_SOURCES, HEALTH_VIEWS, render_health_view
-    from lakehouse.event_log import EVENT_LOG_DDL
+    from lakehouse.local.event_log import EVENT_LOG_DDL
     from pipelines.transforms.correlation_sink import SINK_TABLES
 
     paths, summary, _ = run

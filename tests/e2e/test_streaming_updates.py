@@ -22,18 +22,12 @@ import pandas as pd
 import pytest
 import yaml
 
-from lakehouse.bench import gold_snapshot, needed_texts, same_gold
-from lakehouse.local_run import (
-    FeedReplay,
-    LocalEngine,
-    RunPaths,
-    UpdateResult,
-    local_spec,
-    prepare_run_dir,
-    read_table,
-    settings_for,
-)
-from lakehouse.sample import Sample, _Ids, generate_sample, recentchange_event
+from lakehouse.local.bench import gold_snapshot, needed_texts, same_gold
+from lakehouse.local.engine import LocalEngine, UpdateResult
+from lakehouse.local.paths import RunPaths, local_spec, prepare_run_dir, settings_for
+from lakehouse.local.readback import read_table
+from lakehouse.local.replay import FeedReplay
+from lakehouse.local.sample import Sample, _Ids, generate_sample, recentchange_event
 from pipelines.gdelt import parse_slice_id
 from pipelines.transforms.correlation_sink import LATE_ROWS_TABLE, UPDATES_TABLE, VECTORS_TABLE
 

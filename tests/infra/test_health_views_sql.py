@@ -20,7 +20,7 @@ import sqlglot
 from sqlglot import exp
 
 from infra.observability import HEALTH_SOURCES, HEALTH_VIEWS, health_views, render_health_view
-from lakehouse.event_log import EVENT_LOG_DDL
+from lakehouse.local.event_log import EVENT_LOG_DDL
 
 DB = "lh_health_views"
 T1 = datetime(2026, 3, 1, 10, 0, 0, tzinfo=UTC)  # update u1: completes

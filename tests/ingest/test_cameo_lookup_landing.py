@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from lakehouse.local_feeds import GdeltFeedServer
+from lakehouse.local.gdelt_feed import GdeltFeedServer
 from pipelines.cameo import CameoLookupError, parse_cameo_lookup
 from pipelines.ingest import IngestError
 from pipelines.ingest.cli import ingest

@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 from ingest_factories import gdelt_row, gdelt_rows, partial_files
 
-from lakehouse.local_feeds import GdeltFaults, GdeltFeedServer
+from lakehouse.local.gdelt_feed import GdeltFaults, GdeltFeedServer
 from pipelines.gdelt import DEFAULT_MAX_CATCH_UP, CatchUpPlan, landed_slice_ids, plan_catch_up
 from pipelines.ingest import IngestError
 from pipelines.ingest.cli import ingest

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from ingest_factories import gdelt_row, gdelt_rows, partial_files
 
 from lakehouse.cli import main as lakehouse_main
-from lakehouse.local_feeds import GdeltFaults, GdeltFeedServer
+from lakehouse.local.gdelt_feed import GdeltFaults, GdeltFeedServer
 from pipelines.ingest import IngestError
 from pipelines.ingest.gdelt_loader import DownloadPolicy, land_backfill, land_latest
 

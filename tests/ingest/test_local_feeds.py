@@ -12,7 +12,8 @@ from pathlib import Path
 import requests
 from ingest_factories import gdelt_rows, recentchanges
 
-from lakehouse.local_feeds import EventStreamServer, GdeltFeedServer, event_id_for, offset_from_event_id
+from lakehouse.local.gdelt_feed import GdeltFeedServer
+from lakehouse.local.wikimedia_feed import EventStreamServer, event_id_for, offset_from_event_id
 from pipelines.gdelt import export_entry, parse_lastupdate
 from pipelines.ingest.gdelt_loader import DownloadPolicy, land_latest
 from pipelines.ingest.sse import SSEParser

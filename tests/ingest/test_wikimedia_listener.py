@@ -23,9 +23,9 @@ from hypothesis import strategies as st
 from ingest_factories import landed_events, meta_ids, partial_files, recentchange, recentchanges
 
 from lakehouse.cli import main as lakehouse_main
-from lakehouse.local_feeds import (
+from lakehouse.local.gdelt_feed import GdeltFeedServer
+from lakehouse.local.wikimedia_feed import (
     EventStreamServer,
-    GdeltFeedServer,
     StreamFaults,
     StreamStats,
     event_id_for,

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from infra.observability import HEALTH_SOURCES, render_health_view
-from lakehouse.event_log import EVENT_LOG_DDL, event_rows, events_from_log, flow_seconds, write_jsonl
+from lakehouse.local.event_log import EVENT_LOG_DDL, event_rows, events_from_log, flow_seconds, write_jsonl
 
 # As `spark-pipelines run` prints them (pyspark/pipelines: client lines with datetime.now(), server events in UTC).
 LOG = """\

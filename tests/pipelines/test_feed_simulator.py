@@ -1,4 +1,4 @@
-"""The benchmark's simulated feeds against the figures measured from the real captures (lakehouse.feed_profile).
+"""The benchmark's simulated feeds against the figures measured from the real captures (lakehouse.local.feed_profile).
 
 The same measuring code runs on the captures (tests/realdata/test_feed_profile.py) and here on the generator's
 output. Tolerances: rates within 5 % (6 hours at 1x: 24 GDELT slices, ~36,000 recentchange events); shares of
@@ -12,8 +12,8 @@ from datetime import timedelta
 
 import pytest
 
-from lakehouse import feed_profile as profile
-from lakehouse.feed_simulator import SimulatedFeeds, kept_edits, simulate_feeds
+from lakehouse.local import feed_profile as profile
+from lakehouse.local.feed_simulator import SimulatedFeeds, kept_edits, simulate_feeds
 from pipelines.gdelt import EXPORT_COLUMNS, GdeltEvent, parse_export_line
 from pipelines.wikimedia import edit_from_event
 

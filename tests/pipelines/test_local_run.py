@@ -12,22 +12,19 @@ import pyarrow.parquet as pq
 import pytest
 from rich.console import Console
 
-from lakehouse.bench import StreamBenchReport, StreamUpdate, percentile, same_gold, target_notes, window_counts
 from lakehouse.commands.run_local import print_summary
-from lakehouse.local_run import (
+from lakehouse.local.bench import StreamBenchReport, StreamUpdate, percentile, same_gold, target_notes, window_counts
+from lakehouse.local.engine import pipeline_command
+from lakehouse.local.paths import (
     DEFINITIONS_DIR,
     LocalRunError,
-    RunSummary,
     local_spec,
-    open_run_dir,
-    pipeline_command,
     prepare_run_dir,
-    read_table,
-    run_warnings,
     settings_for,
     spark_submit_confs,
-    write_summary_json,
 )
+from lakehouse.local.readback import read_table
+from lakehouse.local.run import RunSummary, open_run_dir, run_warnings, write_summary_json
 from pipelines.settings import PipelineSettings
 
 

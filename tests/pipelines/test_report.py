@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from lakehouse.report import CHART_IDS, ReportData, render_report
+from lakehouse.local.report import CHART_IDS, ReportData, render_report
 
 DATA = ReportData(
     source="sample",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lakehouse.sample import generate_sample
+from lakehouse.local.sample import generate_sample
 from pipelines.cameo import parse_cameo_lookup, render_lookup
 from pipelines.gdelt import EXPORT_COLUMNS, GdeltEvent, parse_export_line
 from pipelines.wikimedia import RecentChangeError, edit_from_event, keeps

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from lakehouse.sample import NOISE_ACTORS, STORIES, gdelt_row
+from lakehouse.local.sample import gdelt_row
+from lakehouse.local.sample_stories import NOISE_ACTORS, STORIES
 from pipelines import expectations, sources
 from pipelines.cameo import merged_lookup
 from pipelines.gdelt import EXPORT_COLUMNS

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from lakehouse.sample import _Ids, recentchange_event
+from lakehouse.local.sample import _Ids, recentchange_event
 from pipelines import expectations
 from pipelines.text import build_edit_text
 from pipelines.transforms import bronze, wikimedia

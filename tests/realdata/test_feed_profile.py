@@ -1,4 +1,4 @@
-"""The figures in lakehouse.feed_profile are what the captures under ../shared/data say (recomputed here).
+"""The figures in lakehouse.local.feed_profile are what the captures under ../shared/data say (recomputed here).
 
 Rounded constants are compared with a tolerance of half their last digit; the histogram exactly.
 """
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from lakehouse import feed_profile as profile
+from lakehouse.local import feed_profile as profile
 from pipelines.cameo import merged_lookup, parse_cameo_lookup
 from pipelines.gdelt import EXPORT_COLUMNS
 

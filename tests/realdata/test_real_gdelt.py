@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from lakehouse.local_feeds import GdeltFeedServer
+from lakehouse.local.gdelt_feed import GdeltFeedServer
 from pipelines.gdelt import EXPORT_COLUMNS, GdeltEvent, parse_export_text, split_export_line
 from pipelines.ingest.gdelt_loader import DownloadPolicy, land_latest
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from lakehouse.local_feeds import EventStreamServer, StreamFaults
+from lakehouse.local.wikimedia_feed import EventStreamServer, StreamFaults
 from pipelines.ingest.sse import SSEParser
 from pipelines.ingest.wikimedia_listener import ListenerConfig, listen
 

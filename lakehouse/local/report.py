@@ -4,7 +4,7 @@ charts, plus the top correlations and trending stories as tables.
 `render_report(ReportData) -> str` is pure (plain values in, one HTML document out). The charts are Plotly figures
 with plotly.js inlined once, so the file opens offline with no CDN; each chart's `<div>` has a fixed id
 (`CHART_IDS`) so tests can find it. `write_local_report` is the glue `lakehouse run-local` calls: it reads gold's
-scores, derives the local event log (lakehouse.event_log), and writes both files into the run folder.
+scores, derives the local event log (lakehouse.local.event_log), and writes both files into the run folder.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Final
 from pipelines import tables
 
 if TYPE_CHECKING:
-    from lakehouse.local_run import RunSummary
+    from lakehouse.local.run import RunSummary
 
 LAYER_COLORS: Final[Mapping[str, str]] = {
     "bronze": "#b08d57",
@@ -157,8 +157,9 @@ def write_local_report(summary: RunSummary, log_lines: Sequence[str], *, update_
     Gold's scores are read from the run's parquet files.
     Returns (report path, event log path).
     """
-    from lakehouse.event_log import event_rows, events_from_log, flow_seconds, write_jsonl
-    from lakehouse.local_run import RunPaths, _iso, read_table
+    from lakehouse.local.event_log import event_rows, events_from_log, flow_seconds, write_jsonl
+    from lakehouse.local.paths import RunPaths
+    from lakehouse.local.readback import iso_utc, read_table
 
     paths = RunPaths(Path(summary.run_dir))
     events = events_from_log(log_lines, rows=summary.rows)
@@ -171,7 +172,7 @@ def write_local_report(summary: RunSummary, log_lines: Sequence[str], *, update_
     if summary.rows.get(tables.CORRELATIONS):
         gold = read_table(paths, tables.CORRELATIONS)
         counts = gold.groupby("window_start").size().sort_index()
-        per_window = [(_iso(w), int(n)) for w, n in counts.items()]
+        per_window = [(iso_utc(w), int(n)) for w, n in counts.items()]
         scores = [float(s) for s in gold["score"]]
     data = ReportData(
         source=summary.source,

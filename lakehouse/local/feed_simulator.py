@@ -1,4 +1,4 @@
-"""Hours of both feeds at S times the real rates, shaped like the captures (`lakehouse.feed_profile`).
+"""Hours of both feeds at S times the real rates, shaped like the captures (`lakehouse.local.feed_profile`).
 
 `simulate_feeds(hours, scale)` generates, deterministically and without ../shared:
 
@@ -25,8 +25,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from lakehouse import feed_profile as profile
-from lakehouse.sample import NOISE_PLACE, Actor, _Ids, gdelt_row, recentchange_event
+from lakehouse.local import feed_profile as profile
+from lakehouse.local.sample import _Ids, gdelt_row, recentchange_event
+from lakehouse.local.sample_stories import NOISE_PLACE, Actor
 from pipelines.cameo import ROOT_CODES
 from pipelines.gdelt import EXPORT_COLUMNS, parse_slice_id, slice_id_of
 

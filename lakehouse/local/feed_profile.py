@@ -1,6 +1,6 @@
 """How the real feeds look, measured once from the captures under ../shared/data, and the code that measures it.
 
-The figures are constants (the benchmark's generator, `lakehouse.feed_simulator`, must not need ../shared at run
+The figures are constants (the benchmark's generator, `lakehouse.local.feed_simulator`, must not need ../shared at run
 time); the measuring functions take plain values, so the same code measures the captures
 (tests/realdata/test_feed_profile.py, which checks these constants against the files) and the generated feeds
 (tests/pipelines/test_feed_simulator.py, which checks the generator against these constants). docs/pipeline.md

@@ -1,7 +1,7 @@
 """`lakehouse bench stream`: the steady state of the pipeline, one landed slice and one update at a time.
 
 `bench_stream(hours, update_minutes, scale)` simulates `hours` of both feeds at `scale` times the measured real
-rates (`lakehouse.feed_simulator`), starts one local engine (`LocalEngine`: Spark's start-up is paid once, as a
+rates (`lakehouse.local.feed_simulator`), starts one local engine (`LocalEngine`: Spark's start-up is paid once, as a
 continuous pipeline on Databricks keeps its cluster) and, for each `update_minutes` slice of the simulation, lands
 it with the real GDELT loader and Wikimedia listener into the same run folder and runs one pipeline update plus the
 correlation sink on the existing state. Then it measures the raw model on the run's own texts, runs the same data
@@ -32,19 +32,12 @@ from typing import Any
 import yaml
 
 from infra.repo import REPO_ROOT
-from lakehouse.feed_simulator import SimulatedFeeds, simulate_feeds
-from lakehouse.local_run import (
-    FeedReplay,
-    Launcher,
-    LocalEngine,
-    PeakMemory,
-    RunPaths,
-    local_spec,
-    prepare_run_dir,
-    read_table,
-    settings_for,
-    stop_stale_engine,
-)
+from lakehouse.local.engine import Launcher, LocalEngine, stop_stale_engine
+from lakehouse.local.feed_simulator import SimulatedFeeds, simulate_feeds
+from lakehouse.local.memory import PeakMemory
+from lakehouse.local.paths import RunPaths, local_spec, prepare_run_dir, settings_for
+from lakehouse.local.readback import read_table
+from lakehouse.local.replay import FeedReplay
 from pipelines import tables
 from pipelines.transforms.correlation_sink import STATS_ENV
 from pipelines.transforms.gold import CORRELATIONS_TABLE

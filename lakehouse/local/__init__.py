@@ -1,0 +1,1 @@
+"""Everything that runs on this machine: the local run, its sample and feeds, the report, the benchmark."""
