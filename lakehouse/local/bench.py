@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -32,6 +31,7 @@ from typing import Any
 import yaml
 
 from infra.repo import REPO_ROOT
+from lakehouse.local.embedding_stats import RecordingEmbedderFactory
 from lakehouse.local.engine import Launcher, LocalEngine, stop_stale_engine
 from lakehouse.local.feed_simulator import SimulatedFeeds, simulate_feeds
 from lakehouse.local.memory import PeakMemory
@@ -39,7 +39,7 @@ from lakehouse.local.paths import RunPaths, local_spec, prepare_run_dir, setting
 from lakehouse.local.readback import read_table
 from lakehouse.local.replay import FeedReplay
 from pipelines import tables
-from pipelines.transforms.correlation_sink import STATS_ENV
+from pipelines.transforms.correlation_sink import model_embedder
 from pipelines.transforms.gold import CORRELATIONS_TABLE
 
 DEFAULT_BENCH_DIR = REPO_ROOT / ".bench"
@@ -200,13 +200,21 @@ def same_gold(
 # ------------------------------------------------------------------------------------------------ running
 
 
-def _open(run_dir: Path, launcher: Launcher, memory: PeakMemory | None) -> tuple[RunPaths, LocalEngine]:
+def embedding_stats_path(paths: RunPaths) -> Path:
+    """Where the sink's workers record their embedding calls during a benchmark run."""
+    return paths.logs / "sink-embedding-stats.jsonl"
+
+
+def _open(
+    run_dir: Path, launcher: Launcher, memory: PeakMemory | None, *, record_embedding: bool = False
+) -> tuple[RunPaths, LocalEngine]:
     if run_dir.exists():
         stop_stale_engine(RunPaths(run_dir.resolve()))
     paths = prepare_run_dir(run_dir.resolve())
     settings = settings_for(paths)
     paths.spec.write_text(yaml.safe_dump(local_spec(paths, settings), sort_keys=False), encoding="utf-8")
-    return paths, LocalEngine(paths, settings, launcher=launcher, memory=memory)
+    factory = RecordingEmbedderFactory(str(embedding_stats_path(paths))) if record_embedding else model_embedder
+    return paths, LocalEngine(paths, settings, launcher=launcher, memory=memory, embedder_factory=factory)
 
 
 def _worker_stats(lines: Sequence[str]) -> tuple[int, float]:
@@ -273,14 +281,12 @@ def run_stream(
     memory: PeakMemory | None = None,
 ) -> tuple[RunPaths, list[StreamUpdate], float]:
     """Land each slice and update; returns the run's paths, the updates and the engine's start-up seconds."""
-    paths, engine = _open(run_dir, launcher, memory)
+    paths, engine = _open(run_dir, launcher, memory, record_embedding=True)
     replay = FeedReplay(paths, feeds.cameo_lookup)
     updates: list[StreamUpdate] = []
-    stats = paths.logs / "sink-embedding-stats.jsonl"
+    stats = embedding_stats_path(paths)
     seen = 0
     open_windows: list[str] = []
-    previous = os.environ.get(STATS_ENV)
-    os.environ[STATS_ENV] = str(stats)  # the engine's Spark workers inherit it
     try:
         started = time.monotonic()
         engine.start()
@@ -304,10 +310,6 @@ def run_stream(
             on_update(row)
     finally:
         engine.close()
-        if previous is None:
-            os.environ.pop(STATS_ENV, None)
-        else:
-            os.environ[STATS_ENV] = previous
     return paths, updates, engine_start_s
 
 

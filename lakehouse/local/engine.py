@@ -15,7 +15,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from infra.repo import REPO_ROOT
 from lakehouse.local.memory import PeakMemory
@@ -31,6 +31,9 @@ from lakehouse.local.paths import (
 from lakehouse.local.readback import iso_utc, read_table
 from pipelines import tables
 from pipelines.settings import PipelineSettings
+
+if TYPE_CHECKING:  # the sink imports pyspark; the engine module must not, until it starts the sink
+    from pipelines.transforms.correlation_sink import EmbedderFactory
 
 # ------------------------------------------------------------------------------------------------ Spark steps
 
@@ -164,6 +167,7 @@ class LocalEngine:
         launcher: Launcher = "spark-pipelines",
         memory: PeakMemory | None = None,
         sink_trigger: str = "5 seconds",
+        embedder_factory: EmbedderFactory | None = None,
     ) -> None:
         self.paths = paths
         self.settings = settings
@@ -173,6 +177,8 @@ class LocalEngine:
         # window), every 5 s one (measured: 11 vs 6 micro-batches for 6 updates), for at most 5 s of waiting.
         self.sink_trigger = sink_trigger
         self.memory = memory  # told the server's pid, so the engine's memory is measured too
+        # What the sink's workers embed with: the model's own factory unless given (the bench records its calls).
+        self.embedder_factory = embedder_factory
         self.url: str | None = None
         self._token: str | None = None
         self._spark: Any = None
@@ -274,7 +280,11 @@ class LocalEngine:
                 if self._sink is None:
                     checkpoint = str(self.paths.sink_checkpoint)
                     self._sink = correlation_sink.start_stream(
-                        self.session(), self.settings, checkpoint, processing_time=self.sink_trigger
+                        self.session(),
+                        self.settings,
+                        checkpoint,
+                        processing_time=self.sink_trigger,
+                        embedder_factory=self.embedder_factory or correlation_sink.model_embedder,
                     )
                 self._sink.processAllAvailable()  # every silver row landed so far is in gold
         except Exception as exc:

@@ -259,30 +259,9 @@ def model_embedder() -> TextEmbedder:
     return _worker_embedder
 
 
-# When set (by `lakehouse bench stream`), every embedding call in a Spark worker appends one JSON line to this file:
-# the worker's pid, how many texts, how long, and whether this call loaded the model (a worker's first call).
-STATS_ENV = "LAKEHOUSE_SINK_STATS"
-
-
 def _embed_udf(embedder_factory: EmbedderFactory) -> VectorizedUdf:
     def embed(texts: pd.Series) -> pd.Series:
-        import json
-        import os
-
-        started = time.perf_counter()
-        embedder = embedder_factory()
-        first_call = getattr(embedder, "encoded_texts", None) == 0
-        vectors = embedder.embed([str(t) for t in texts])
-        stats = os.environ.get(STATS_ENV)
-        if stats:
-            record = {
-                "pid": os.getpid(),
-                "texts": len(texts),
-                "seconds": round(time.perf_counter() - started, 3),
-                "loaded_model": first_call,
-            }
-            with open(stats, "a", encoding="utf-8") as out:
-                out.write(json.dumps(record) + "\n")
+        vectors = embedder_factory().embed([str(t) for t in texts])
         return pd.Series(list(vectors), dtype=object)
 
     return vectorized_udf(embed, T.ArrayType(T.FloatType()))
