@@ -76,14 +76,3 @@ def requirement_pins(lines: Iterable[str]) -> dict[str, str]:
         if match:
             pins[normalize_name(match.group(1))] = match.group(2)
     return pins
-
-
-def job_pypi_requirements(requirements: Path = REPO_ROOT / "requirements.txt") -> tuple[str, ...]:
-    """`name==version` for each package the ingestion jobs install, pinned exactly as in requirements.txt.
-
-    Derived from what the jobs import (infra/runtime_deps.py `job_dependencies`), so urllib3, which the loader and
-    the listener use directly and which the LTS runtime ships too old, is among them.
-    """
-    from infra.runtime_deps import job_dependencies  # runtime_deps imports this module
-
-    return job_dependencies(requirements.parent)
