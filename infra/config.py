@@ -22,6 +22,7 @@ from pipelines.settings import (
     DEFAULT_SIMILARITY_THRESHOLD,
     DEFAULT_TEXT_VECTOR_RETENTION_HOURS,
     DEFAULT_TOP_K,
+    DEFAULT_WIKIS,
     DEFAULT_WINDOW_HOURS,
 )
 
@@ -171,6 +172,9 @@ class PipelineConfig:
     top_k: int = DEFAULT_TOP_K
     lateness_minutes: int = DEFAULT_LATENESS_MINUTES
     text_vector_retention_hours: int = DEFAULT_TEXT_VECTOR_RETENTION_HOURS
+    # Which wikis silver keeps (comma-separated database names); the Wikimedia listener lands only these.
+    wikis: str = DEFAULT_WIKIS
+    include_bots: bool = False
 
     @field_validator("refresh_cron")
     @classmethod

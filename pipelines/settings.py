@@ -31,6 +31,7 @@ DEFAULT_LATENESS_MINUTES = 60
 # ago is never embedded again. Two days hold every text of the open windows with room to spare; each day of
 # enwiki + GDELT text costs ~150 MB of vectors (1.5 KiB each), so the retention bounds the table.
 DEFAULT_TEXT_VECTOR_RETENTION_HOURS = 48
+DEFAULT_WIKIS = "enwiki"
 
 
 class PipelineSettingsError(LakehouseError, ValueError):
@@ -50,7 +51,7 @@ class PipelineSettings:
     # GDELT's CAMEO lookup (code TAB description), fetched with the exports into the landing volume.
     cameo_lookup_path: str = "/Volumes/lakehouse/bronze/landing/reference/CAMEO.eventcodes.txt"
     # Comma-separated wiki database names the silver layer keeps (e.g. "enwiki").
-    wikis: str = "enwiki"
+    wikis: str = DEFAULT_WIKIS
     include_bots: bool = False
     lateness_minutes: int = DEFAULT_LATENESS_MINUTES
     text_vector_retention_hours: int = DEFAULT_TEXT_VECTOR_RETENTION_HOURS

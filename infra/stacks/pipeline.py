@@ -32,6 +32,8 @@ def pipeline_settings(env: EnvironmentConfig, landing_root: str) -> PipelineSett
         top_k=p.top_k,
         lateness_minutes=p.lateness_minutes,
         text_vector_retention_hours=p.text_vector_retention_hours,
+        wikis=p.wikis,
+        include_bots=p.include_bots,
         # The sink's foreachBatch writes name their catalog: it must be the pipeline's own.
         catalog=env.catalog,
         gdelt_landing_path=f"{landing_root}/gdelt",

@@ -164,11 +164,8 @@ def test_pipeline(synth, env_name):
     assert settings.cameo_lookup_path == f"{landing}/reference/{CAMEO_FILE_NAME}"
     assert settings.window_hours == env.pipeline.window_hours
     assert settings.similarity_threshold == env.pipeline.similarity_threshold
-    assert (settings.top_k, settings.lateness_minutes, settings.text_vector_retention_hours) == (
-        env.pipeline.top_k,
-        env.pipeline.lateness_minutes,
-        env.pipeline.text_vector_retention_hours,
-    )
+    engine_knobs = ("top_k", "lateness_minutes", "text_vector_retention_hours", "wikis", "include_bots")
+    assert {k: getattr(settings, k) for k in engine_knobs} == {k: getattr(env.pipeline, k) for k in engine_knobs}
     # The correlation sink writes its tables by name from a foreachBatch function, outside the pipeline's dataset
     # graph (Lakeflow docs, "Use ForEachBatch to write to arbitrary data sinks"), so it must be told the catalog the
     # pipeline publishes to; any other catalog would put gold where no grant, view or health query looks.
