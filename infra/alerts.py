@@ -6,6 +6,7 @@ wrapper job), and the tests run the same SQL on local Spark over tables shaped l
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from string import Template
@@ -13,14 +14,17 @@ from string import Template
 from infra.config import EnvironmentConfig
 from infra.repo import SQL_DIR
 from infra.views import ViewTemplateError, quote_name, strip_sql_header
+from pipelines import tables as contract
 
 ALERTS_DIR = SQL_DIR / "alerts"
-# Tables the alert queries read (the pipeline's contract names).
-GDELT_QUARANTINE = ("ops", "gdelt_events_quarantine")
-WIKIMEDIA_QUARANTINE = ("ops", "wikimedia_edits_quarantine")
-GDELT_SILVER = ("silver", "gdelt_events")
-WIKIMEDIA_SILVER = ("silver", "wikimedia_edits")
-EVENT_LOG = ("ops", "pipeline_event_log")
+# The tables the alert queries read, by placeholder: the pipeline's contract names (pipelines/tables.py).
+ALERT_SOURCES: Mapping[str, tuple[str, str]] = {
+    "gdelt_quarantine": contract.split(contract.GDELT_QUARANTINE),
+    "wikimedia_quarantine": contract.split(contract.WIKIMEDIA_QUARANTINE),
+    "gdelt_silver": contract.split(contract.GDELT_SILVER),
+    "wikimedia_silver": contract.split(contract.WIKIMEDIA_SILVER),
+    "event_log": contract.split(contract.PIPELINE_EVENT_LOG),
+}
 
 
 @dataclass(frozen=True)
@@ -48,15 +52,17 @@ def _render(name: str, values: dict[str, str], alerts_dir: Path) -> str:
 
 
 def alert_specs(
-    env: EnvironmentConfig, alerts_dir: Path = ALERTS_DIR, catalog: str | None = None
+    env: EnvironmentConfig,
+    alerts_dir: Path = ALERTS_DIR,
+    catalog: str | None = None,
+    sources: Mapping[str, tuple[str, str]] | None = None,
 ) -> tuple[AlertSpec, ...]:
-    """Every alert of one environment. `catalog` overrides the environment's (tests run the SQL in a scratch one)."""
+    """Every alert of one environment. `catalog` and `sources` (placeholder -> (schema, table)) override the
+    environment's catalog and the contract's tables: the tests run the same SQL over scratch tables on local Spark."""
     cat = catalog or env.catalog
+    read = {**ALERT_SOURCES, **(sources or {})}
     tables = {
-        "gdelt_quarantine": GDELT_QUARANTINE,
-        "wikimedia_quarantine": WIKIMEDIA_QUARANTINE,
-        "gdelt_silver": GDELT_SILVER,
-        "wikimedia_silver": WIKIMEDIA_SILVER,
+        key: read[key] for key in ("gdelt_quarantine", "wikimedia_quarantine", "gdelt_silver", "wikimedia_silver")
     }
     quarantine_values = {key: quote_name(cat, *t) for key, t in tables.items()}
     quarantine_values["lookback_hours"] = str(int(env.alerts.lookback_hours))
@@ -72,7 +78,7 @@ def alert_specs(
             name="pipeline_errors",
             column="errors",
             threshold=0.0,
-            sql=_render("pipeline_errors", {"event_log": quote_name(cat, *EVENT_LOG)}, alerts_dir),
-            reads=(EVENT_LOG,),
+            sql=_render("pipeline_errors", {"event_log": quote_name(cat, *read["event_log"])}, alerts_dir),
+            reads=(read["event_log"],),
         ),
     )
