@@ -185,13 +185,18 @@ def dashboard_placeholders(catalog: str) -> dict[str, str]:
     return values
 
 
-def load_dashboard(path: Path = DASHBOARD_FILE) -> dict[str, Any]:
+def _read_json(path: Path, what: str, fix: str) -> Any:
+    """A repo JSON file (dashboard, Genie space): a missing or malformed one is an ObservabilityError with its fix."""
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
-        raise ObservabilityError(f"{path}: dashboard file not found") from exc
+        raise ObservabilityError(f"{path}: {what} file not found") from exc
     except json.JSONDecodeError as exc:
-        raise ObservabilityError(f"{path}: not JSON ({exc}); export it again from the Lakeview editor") from exc
+        raise ObservabilityError(f"{path}: not JSON ({exc}){fix}") from exc
+
+
+def load_dashboard(path: Path = DASHBOARD_FILE) -> dict[str, Any]:
+    doc = _read_json(path, "dashboard", "; export it again from the Lakeview editor")
     if not isinstance(doc, dict):
         raise ObservabilityError(f"{path}: a dashboard is a JSON object with `datasets` and `pages`")
     return doc
@@ -368,12 +373,7 @@ def genie_problems(space: Mapping[str, Any]) -> list[str]:
 
 def genie_space(environment: str, catalog: str, parent_path: str, path: Path = GENIE_FILE) -> GenieSpaceSpec:
     """The Genie space of one environment from the repo's file, with the analyst view's full name filled in."""
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise ObservabilityError(f"{path}: Genie space file not found") from exc
-    except json.JSONDecodeError as exc:
-        raise ObservabilityError(f"{path}: not JSON ({exc})") from exc
+    doc = _read_json(path, "Genie space", "")
     space = doc.get("serialized_space", {})
     problems = genie_problems(space)
     if problems:
