@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.dataclasses import dataclass
 
+from infra.guard_rules import MAX_WORKERS
 from infra.permissions import Persona
 from pipelines.errors import LakehouseError
 from pipelines.settings import (
@@ -121,7 +122,7 @@ def _check_worker_bounds(min_workers: int, max_workers: int) -> None:
     if min_workers > max_workers:
         raise ValueError(
             f"min_workers ({min_workers}) > max_workers ({max_workers}):"
-            " lower min_workers or raise max_workers (at most 8)"
+            f" lower min_workers or raise max_workers (at most {MAX_WORKERS})"
         )
 
 
@@ -129,8 +130,8 @@ def _check_worker_bounds(min_workers: int, max_workers: int) -> None:
 class ClusterConfig:
     spark_version: str
     node_type_id: str
-    min_workers: Annotated[int, Field(ge=1, le=8)] = 1
-    max_workers: Annotated[int, Field(ge=1, le=8)] = 8
+    min_workers: Annotated[int, Field(ge=1, le=MAX_WORKERS)] = 1
+    max_workers: Annotated[int, Field(ge=1, le=MAX_WORKERS)] = MAX_WORKERS
     autotermination_minutes: Annotated[int, Field(ge=10, le=240)] = 30
 
     @model_validator(mode="after")
@@ -163,8 +164,8 @@ class PipelineConfig:
     # Classic compute only (serverless sizes itself):
     photon: bool = False
     node_type_id: str = "i3.xlarge"
-    min_workers: Annotated[int, Field(ge=1, le=8)] = 1
-    max_workers: Annotated[int, Field(ge=1, le=8)] = 8
+    min_workers: Annotated[int, Field(ge=1, le=MAX_WORKERS)] = 1
+    max_workers: Annotated[int, Field(ge=1, le=MAX_WORKERS)] = MAX_WORKERS
     window_hours: Annotated[int, Field(ge=1, le=24)] = DEFAULT_WINDOW_HOURS
     similarity_threshold: Annotated[float, Field(ge=-1.0, le=1.0)] = DEFAULT_SIMILARITY_THRESHOLD
     # The engine's other knobs, per environment; their ranges are checked once, by pipelines.settings.PipelineSettings
