@@ -25,6 +25,8 @@ from pipelines.settings import (
     DEFAULT_TOP_K,
     DEFAULT_WIKIS,
     DEFAULT_WINDOW_HOURS,
+    PipelineSettings,
+    PipelineSettingsError,
 )
 
 DEFAULT_CONFIG_PATH = Path(__file__).with_name("environments.toml")
@@ -166,10 +168,11 @@ class PipelineConfig:
     node_type_id: str = "i3.xlarge"
     min_workers: Annotated[int, Field(ge=1, le=MAX_WORKERS)] = 1
     max_workers: Annotated[int, Field(ge=1, le=MAX_WORKERS)] = MAX_WORKERS
-    window_hours: Annotated[int, Field(ge=1, le=24)] = DEFAULT_WINDOW_HOURS
-    similarity_threshold: Annotated[float, Field(ge=-1.0, le=1.0)] = DEFAULT_SIMILARITY_THRESHOLD
-    # The engine's other knobs, per environment; their ranges are checked once, by pipelines.settings.PipelineSettings
-    # (the stack builds one at synth, so an out-of-range value fails `lakehouse synth`, not the pipeline's update).
+    # The engine's settings, written into the pipeline's configuration. Their ranges live in one place,
+    # pipelines.settings.PipelineSettings (which the pipeline reads back); `_engine_settings` applies them here, so an
+    # out-of-range value is a config error naming this file and key, not a failed pipeline update.
+    window_hours: int = DEFAULT_WINDOW_HOURS
+    similarity_threshold: float = DEFAULT_SIMILARITY_THRESHOLD
     top_k: int = DEFAULT_TOP_K
     lateness_minutes: int = DEFAULT_LATENESS_MINUTES
     text_vector_retention_hours: int = DEFAULT_TEXT_VECTOR_RETENTION_HOURS
@@ -186,6 +189,27 @@ class PipelineConfig:
     def _bounds(self) -> PipelineConfig:
         _check_worker_bounds(self.min_workers, self.max_workers)
         return self
+
+    @model_validator(mode="after")
+    def _engine_settings(self) -> PipelineConfig:
+        try:
+            self.engine_settings()
+        except PipelineSettingsError as exc:
+            raise ValueError(str(exc)) from exc
+        return self
+
+    def engine_settings(self, **paths: str) -> PipelineSettings:
+        """The pipeline settings these values make (`paths`: the landing paths and catalog the stack adds)."""
+        return PipelineSettings(
+            window_hours=self.window_hours,
+            similarity_threshold=self.similarity_threshold,
+            top_k=self.top_k,
+            lateness_minutes=self.lateness_minutes,
+            text_vector_retention_hours=self.text_vector_retention_hours,
+            wikis=self.wikis,
+            include_bots=self.include_bots,
+            **paths,
+        )
 
 
 @dataclass(frozen=True, config=_STRICT)

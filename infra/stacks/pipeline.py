@@ -15,6 +15,7 @@ from infra.stacks.catalog import UnityCatalog
 from infra.stacks.common import sorted_tags
 from infra.stacks.compute import Compute
 from pipelines import tables
+from pipelines.ingest.gdelt_loader import CAMEO_FILE_NAME
 from pipelines.settings import PipelineSettings
 
 EVENT_LOG = tables.split(tables.PIPELINE_EVENT_LOG)
@@ -24,21 +25,13 @@ PIPELINE_ALERTS = ("on-update-failure", "on-update-fatal-failure", "on-flow-fail
 
 
 def pipeline_settings(env: EnvironmentConfig, landing_root: str) -> PipelineSettings:
-    """The pipeline's configuration map for one environment (landing paths inside its volume)."""
-    p = env.pipeline
-    return PipelineSettings(
-        window_hours=p.window_hours,
-        similarity_threshold=p.similarity_threshold,
-        top_k=p.top_k,
-        lateness_minutes=p.lateness_minutes,
-        text_vector_retention_hours=p.text_vector_retention_hours,
-        wikis=p.wikis,
-        include_bots=p.include_bots,
-        # The sink's foreachBatch writes name their catalog: it must be the pipeline's own.
+    """The pipeline's configuration map for one environment: its engine settings, landing paths inside its volume,
+    and its catalog (the sink's foreachBatch writes name their catalog: it must be the pipeline's own)."""
+    return env.pipeline.engine_settings(
         catalog=env.catalog,
         gdelt_landing_path=f"{landing_root}/gdelt",
         wikimedia_landing_path=f"{landing_root}/wikimedia",
-        cameo_lookup_path=f"{landing_root}/reference/CAMEO.eventcodes.txt",
+        cameo_lookup_path=f"{landing_root}/reference/{CAMEO_FILE_NAME}",
     )
 
 

@@ -170,12 +170,21 @@ def test_config_error_stops_synth_before_any_resource(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-def test_engine_settings_are_checked_once_by_the_pipeline_settings_at_synth(tmp_path):
-    """The engine's ranges live in pipelines.settings (the pipeline reads the same class back from its conf): a value
-    the pipeline would refuse fails the synth, naming the key and the fix, instead of the first pipeline update."""
+def test_engine_settings_are_checked_once_by_the_pipeline_settings(tmp_path):
+    """The engine's ranges live in pipelines.settings (the pipeline reads the same class back from its conf); the
+    config applies them, so a value the pipeline would refuse is a config error naming the file, the key and the
+    fix, before any resource, instead of a failed pipeline update."""
     from infra.main import build_app
-    from pipelines.settings import PipelineSettingsError
 
     path = _edit(tmp_path, 'trigger = "scheduled"', 'trigger = "scheduled"\ntext_vector_retention_hours = 2')
-    with pytest.raises(PipelineSettingsError, match=r"text_vector_retention_hours=2 .* set it to at least 5"):
+    with pytest.raises(
+        ConfigError, match=r"(?s)environments\.staging\.pipeline.*text_vector_retention_hours=2 .* at least 5"
+    ):
         build_app(str(tmp_path / "out"), config_path=path)
+    assert not (tmp_path / "out").exists()
+    for old, new, message in (
+        ('trigger = "scheduled"', 'trigger = "scheduled"\nwindow_hours = 30', "window_hours=30 is out of range"),
+        ('trigger = "scheduled"', 'trigger = "scheduled"\nsimilarity_threshold = 1.5', "is not a cosine"),
+    ):
+        with pytest.raises(ConfigError, match=message):
+            load_environments(_edit(tmp_path, old, new))
