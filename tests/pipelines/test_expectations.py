@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+import types
 from typing import TYPE_CHECKING
 
 import pytest
@@ -123,8 +125,13 @@ def test_dropping_view_declares_the_native_expectations_on_a_temporary_view(monk
     # declare constraints on "materialized views, streaming tables, or temporary views" and come after the
     # @dp.temporary_view() decorator; with expect_all_or_drop "the count of dropped records is logged alongside
     # other dataset metrics" (the event log), which a plain filter never reports.
-    from pyspark import pipelines as dp
+    # A stand-in for Databricks' `pyspark.pipelines` (only its temporary_view is used): the runtime test venv's
+    # pyspark 4.0 has no pipelines module at all, and here the real one must not register anything.
+    import pyspark
 
+    dp = types.ModuleType("pyspark.pipelines")
+    monkeypatch.setitem(sys.modules, "pyspark.pipelines", dp)
+    monkeypatch.setattr(pyspark, "pipelines", dp, raising=False)
     calls: dict[str, object] = {}
 
     def native(name: str) -> object:
@@ -144,7 +151,7 @@ def test_dropping_view_declares_the_native_expectations_on_a_temporary_view(monk
                 return f"stream of {name}"
 
     monkeypatch.setattr(expectations, "_native", native)
-    monkeypatch.setattr(dp, "temporary_view", temporary_view, raising=False)
+    dp.temporary_view = temporary_view  # type: ignore[attr-defined]
     reader = expectations.dropping_view(Spark(), "things_valid", SUITE, lambda: "typed rows")
     assert calls["rules"] == SUITE.as_dict()
     view_name, view = calls["view"]  # type: ignore[misc]
